@@ -1,0 +1,79 @@
+"""Validation helpers for static configs: errors name the field and what is allowed."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A configuration key is unknown or its value is out of range."""
+
+
+def check_choice(name: str, value: Any, allowed: tuple) -> None:
+    if value not in allowed:
+        raise ConfigError(f"'{name}' is {value!r}; allowed values: {', '.join(map(repr, allowed))}")
+
+
+def check_range(name: str, value: Any, lo: float | None = None, hi: float | None = None) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"'{name}' must be a number, got {value!r}")
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        raise ConfigError(f"'{name}' is {value!r}; allowed range: [{lo}, {hi}]")
+
+
+def dataclass_from_dict(cls, data: dict, prefix: str = ""):
+    """Build a (possibly nested) dataclass from a dict, rejecting unknown keys by name.
+
+    Nested dataclass fields take nested dicts; values are cast to the default's type
+    where that is unambiguous (int -> float, list -> tuple).
+    """
+    if not isinstance(data, dict):
+        raise ConfigError(f"'{prefix.rstrip('.') or cls.__name__}' must be a mapping, got {type(data).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ConfigError(f"unknown key(s) {[prefix + k for k in unknown]}; allowed keys under '{prefix.rstrip('.') or 'top level'}': {sorted(fields)}")
+    kwargs = {}
+    defaults = cls()
+    for name, value in data.items():
+        default = getattr(defaults, name)
+        if dataclasses.is_dataclass(default):
+            kwargs[name] = dataclass_from_dict(type(default), value, prefix + name + ".")
+        elif isinstance(default, bool):
+            if not isinstance(value, bool):
+                raise ConfigError(f"'{prefix + name}' must be true or false, got {value!r}")
+            kwargs[name] = value
+        elif isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+            kwargs[name] = float(value)
+        elif isinstance(default, tuple) and isinstance(value, list):
+            kwargs[name] = tuple(value)
+        else:
+            if default is not None and not isinstance(value, type(default)):
+                raise ConfigError(f"'{prefix + name}' must be {type(default).__name__}, got {value!r}")
+            kwargs[name] = value
+    try:
+        return cls(**kwargs)
+    except ConfigError as err:
+        raise ConfigError(f"{prefix}{err}" if prefix and not str(err).startswith("'" + prefix) else str(err)) from err
+
+
+def apply_overrides(data: dict, overrides: list[str]) -> dict:
+    """Apply `key.sub=value` strings (values parsed as YAML scalars) to a nested dict."""
+    import yaml
+
+    out = dict(data)
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} must look like key=value (e.g. ppo.lr=3e-4)")
+        key, raw = item.split("=", 1)
+        value = yaml.safe_load(raw)
+        node = out
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            child = node.get(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"override {key!r}: '{part}' is not a section")
+            node[part] = dict(child)
+            node = node[part]
+        node[parts[-1]] = value
+    return out

@@ -1,0 +1,272 @@
+"""The closed-loop driving environment: pure `reset`/`step` for one env (gymnax style).
+
+    env = DrivingEnv(EnvConfig())
+    params = env.default_params(bank)          # EnvParams pytree, bank included
+    obs, state = env.reset(key, params)
+    obs, state, reward, terminated, truncated, info = env.step(key, state, action, params)
+
+One env is simulated per call; batch with `jaxsim.wrappers.VmapWrapper`, which keeps
+the scenario bank unbatched so thousands of envs share it. The ego moves by the
+bicycle model; other agents replay the log (`current_agents`). Events end the episode
+(`terminated`); reaching the end of the log or `max_steps` sets `truncated`.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from jaxsim import actions as act
+from jaxsim import events as ev_lib
+from jaxsim import metrics as met
+from jaxsim.config_utils import check_choice, check_range
+from jaxsim.events import EventParams
+from jaxsim.kinematics import DynamicsParams, step as bicycle_step
+from jaxsim.scenario import Scenario
+
+
+@dataclasses.dataclass(frozen=True)
+class EnvConfig:
+    """Static (hashable) environment settings; changing one recompiles.
+
+    action_space: "discrete" (RAD anchors, action = int [i_lat, i_lon]) or
+      "continuous" ([accel m/s^2, steer rad], clipped to the limits).
+    substeps: log steps simulated per env step (action repeat); events are checked at
+      every substep.
+    max_steps: cap on env steps per episode (0 = until the end of the log).
+    obs: "none", "vector" or "bev" (see jaxsim.observations).
+    debug: check for NaN/inf in the state after every step (slow; raises on the host).
+    """
+
+    action_space: str = "discrete"
+    substeps: int = 1
+    max_steps: int = 0
+    obs: str = "vector"
+    num_obs_agents: int = 8
+    num_route_points: int = 10
+    num_lane_points: int = 32
+    bev_size: int = 64
+    bev_range: float = 40.0
+    debug: bool = False
+
+    def __post_init__(self):
+        check_choice("action_space", self.action_space, ("discrete", "continuous"))
+        check_choice("obs", self.obs, ("none", "vector", "bev"))
+        check_range("substeps", self.substeps, 1, 50)
+        check_range("max_steps", self.max_steps, 0, 100_000)
+        check_range("num_obs_agents", self.num_obs_agents, 1, 256)
+        check_range("num_route_points", self.num_route_points, 2, 256)
+        check_range("num_lane_points", self.num_lane_points, 1, 1024)
+        check_range("bev_size", self.bev_size, 8, 1024)
+        check_range("bev_range", self.bev_range, 1.0, 1000.0)
+
+
+@struct.dataclass
+class RewardParams:
+    """RAD rewards: -event_penalty when an event fires (lateral: static collision and
+    deviations; longitudinal: dynamic collision) plus optional progress shaping,
+    progress_weight per metre gained along the reference path (added to the
+    longitudinal part)."""
+
+    event_penalty: jnp.ndarray = 1.0
+    progress_weight: jnp.ndarray = 0.0
+
+
+@struct.dataclass
+class EnvParams:
+    """Everything an env reads that is data rather than structure.
+
+    `bank` is shared by all envs (never vmapped); every other field may carry a
+    leading batch axis so each env has its own limits, thresholds and rewards.
+    """
+
+    bank: Scenario
+    dynamics: DynamicsParams = DynamicsParams()
+    events: EventParams = EventParams()
+    rewards: RewardParams = RewardParams()
+
+
+@struct.dataclass
+class EnvState:
+    """One env's state. Shapes: T log steps."""
+
+    scenario_idx: jnp.ndarray  # () int32 into the bank
+    t: jnp.ndarray  # () int32 log step of the current state
+    ego: jnp.ndarray  # (4,) [x, y, yaw, speed]
+    controls: jnp.ndarray  # (2,) last applied [accel, steer]
+    accel: jnp.ndarray  # (2,) last [longitudinal, lateral] acceleration m/s^2
+    route: jnp.ndarray  # (T, 4) reference path (expert log or a CTG cousin)
+    route_len: jnp.ndarray  # () int32 valid points of `route`
+    progress: jnp.ndarray  # () m along the route
+    steps: jnp.ndarray  # () int32 env steps since reset
+    metrics: met.EpisodeMetrics
+
+
+class DrivingEnv:
+    """Closed-loop driving on a scenario bank. See module docstring."""
+
+    def __init__(self, config: EnvConfig = EnvConfig()):
+        self.config = config
+        self.discrete_spec = act.DiscreteActionSpec()
+
+    # ---- parameters ----
+    def default_params(self, bank: Scenario) -> EnvParams:
+        return EnvParams(bank=bank)
+
+    # ---- spaces ----
+    @property
+    def action_shape(self) -> tuple[int, ...]:
+        return (2,)
+
+    def action_mask(self, params: EnvParams):
+        """(num_lat, num_lon) bool reachable-anchor mask for the discrete space."""
+        d = params.dynamics
+        return act.reachable_mask(
+            self.discrete_spec,
+            float(d.wheelbase),
+            float(d.max_steer),
+            float(d.max_speed),
+            float(d.max_accel),
+            float(d.max_decel),
+        )
+
+    # ---- traffic ----
+    def current_agents(self, state: EnvState, params: EnvParams):
+        """Surrounding agents at the state's step: (states (A, 4), valid (A,), sizes (A, 2))."""
+        bank, i = params.bank, state.scenario_idx
+        t = jnp.minimum(state.t, bank.num_steps - 1)
+        return bank.agent_traj[i, t], bank.agent_valid[i, t], bank.agent_size[i]
+
+    # ---- reset ----
+    def reset(self, key: jax.Array, params: EnvParams):
+        """Start an episode on a uniformly sampled scenario."""
+        idx = jax.random.randint(key, (), 0, params.bank.ego_traj.shape[0])
+        return self.reset_to(key, params, idx)
+
+    def reset_to(self, key: jax.Array, params: EnvParams, scenario_idx):
+        """Start an episode on scenario `scenario_idx` following its expert log."""
+        bank = params.bank
+        idx = jnp.asarray(scenario_idx, jnp.int32)
+        route = bank.ego_traj[idx]
+        route_len = jnp.sum(bank.ego_valid[idx]).astype(jnp.int32)
+        return self.reset_on_route(key, params, idx, route, route_len)
+
+    def reset_on_route(self, key, params: EnvParams, scenario_idx, route, route_len):
+        """Start on scenario `scenario_idx` at `route[0]`, following `route` (T, 4)."""
+        del key
+        z2 = jnp.zeros((2,), jnp.float32)
+        state = EnvState(
+            scenario_idx=jnp.asarray(scenario_idx, jnp.int32),
+            t=jnp.zeros((), jnp.int32),
+            ego=route[0],
+            controls=z2,
+            accel=z2,
+            route=route,
+            route_len=jnp.asarray(route_len, jnp.int32),
+            progress=jnp.zeros((), jnp.float32),
+            steps=jnp.zeros((), jnp.int32),
+            metrics=met.EpisodeMetrics.zeros(),
+        )
+        return self.observe(state, params), state
+
+    # ---- step ----
+    def controls_from_action(self, action, state: EnvState, params: EnvParams) -> jnp.ndarray:
+        """Bicycle controls [accel, steer] for `action` from `state` (clipped to the limits)."""
+        if self.config.action_space == "discrete":
+            target = act.decode_discrete(jnp.asarray(action, jnp.int32), self.discrete_spec)
+            return act.displacement_to_controls(target, state.ego[3], self.discrete_spec.horizon, params.dynamics)
+        return act.continuous_to_controls(jnp.asarray(action, jnp.float32), params.dynamics)
+
+    def _substep(self, state: EnvState, action, params: EnvParams):
+        """Advance one log step; returns (state, events, jerk (2,), jerk_valid)."""
+        bank, i = params.bank, state.scenario_idx
+        dt = bank.dt[i]
+        controls = self.controls_from_action(action, state, params)
+        ego = bicycle_step(state.ego, controls, dt, params.dynamics)
+        t = state.t + 1
+        moved = state.replace(t=t, ego=ego)
+        agents, valid, sizes = self.current_agents(moved, params)
+        ego_box = jnp.concatenate([ego[:3], bank.ego_size[i]])
+        agent_boxes = jnp.concatenate([agents[:, :3], sizes], axis=-1)
+        offroad = ev_lib.offroad_distance(bank.sdf, i, bank.sdf_origin[i], bank.sdf_res[i], ego_box)
+        events = ev_lib.detect(
+            ego_box, agent_boxes, valid, bank.static_boxes[i], bank.static_valid[i],
+            offroad, state.route, state.route_len, params.events,
+        )  # fmt: skip
+        yaw_rate = jnp.arctan2(jnp.sin(ego[2] - state.ego[2]), jnp.cos(ego[2] - state.ego[2])) / dt
+        accel = jnp.stack([(ego[3] - state.ego[3]) / dt, ego[3] * yaw_rate])
+        jerk = (accel - state.accel) / dt
+        jerk_valid = state.steps >= 1
+        new = moved.replace(controls=controls, accel=accel, progress=events.route_progress)
+        return new, events, jerk, jerk_valid
+
+    def step(self, key: jax.Array, state: EnvState, action, params: EnvParams):
+        """One env step -> (obs, state, reward, terminated, truncated, info).
+
+        info: reward_lat, reward_lon (RAD's two groups), the step's `Events`, and
+        `metrics`, the episode's running metrics (final once the episode is done).
+        """
+        del key
+        cfg = self.config
+        new, events, jerk, jerk_valid = self._substep(state, action, params)
+        progress0 = state.progress
+        if cfg.substeps > 1:
+
+            def body(carry, _):
+                s, e, j, jv = carry
+                s2, e2, j2, jv2 = self._substep(s, action, params)
+                keep = e.any  # freeze after the first event
+                pick = lambda a, b: jax.tree.map(lambda x, y: jnp.where(keep, x, y), a, b)  # noqa: E731
+                return (pick(s, s2), pick(e, e2), pick(j, j2), pick(jv, jv2)), None
+
+            (new, events, jerk, jerk_valid), _ = jax.lax.scan(
+                body, (new, events, jerk, jerk_valid), None, length=cfg.substeps - 1
+            )
+        terminated = events.any
+        route_length = self.route_length(new)
+        completion = jnp.clip(new.progress / jnp.maximum(route_length, 1e-3), 0.0, 1.0)
+        metrics = met.update(new.metrics, events, jerk[0], jerk[1], jerk_valid, completion)
+        new = new.replace(steps=state.steps + 1, metrics=metrics)
+        last_t = new.route_len - 1
+        if cfg.max_steps:
+            last_t = jnp.minimum(last_t, cfg.max_steps * cfg.substeps)
+        truncated = (new.t + cfg.substeps > last_t) & ~terminated
+        rp = params.rewards
+        reward_lon = -rp.event_penalty * events.dynamic_collision + rp.progress_weight * (new.progress - progress0)
+        reward_lat = -rp.event_penalty * (events.static_collision | events.position_deviation | events.heading_deviation)
+        reward = reward_lon + reward_lat
+        if cfg.debug:
+            _check_finite(new, action)
+        info = {"reward_lat": reward_lat, "reward_lon": reward_lon, "events": events, "metrics": metrics}
+        return self.observe(new, params), new, reward, terminated, truncated, info
+
+    @staticmethod
+    def route_length(state: EnvState) -> jnp.ndarray:
+        seg = jnp.sqrt(jnp.sum(jnp.diff(state.route[:, :2], axis=0) ** 2, axis=-1) + 1e-12)
+        return jnp.sum(jnp.where(jnp.arange(seg.shape[0]) < state.route_len - 1, seg, 0.0))
+
+    # ---- observation ----
+    def observe(self, state: EnvState, params: EnvParams) -> jnp.ndarray:
+        from jaxsim import observations
+
+        agents, valid, sizes = self.current_agents(state, params)
+        return observations.observe(self.config, state, params, agents, valid, sizes)
+
+    def observation_shape(self, params: EnvParams) -> tuple[int, ...]:
+        obs, _ = jax.eval_shape(lambda: self.reset_to(jax.random.PRNGKey(0), params, 0))
+        return obs.shape
+
+
+def _check_finite(state: EnvState, action) -> None:
+    """Debug mode: raise on the host when the ego state or action is not finite."""
+
+    def report(ego, act_, t):
+        import numpy as np
+
+        if not (np.all(np.isfinite(ego)) and np.all(np.isfinite(act_))):
+            raise FloatingPointError(f"non-finite value at log step {int(t)}: ego={ego}, action={act_}")
+
+    jax.debug.callback(report, state.ego, jnp.asarray(action, jnp.float32), state.t)
+

@@ -1,0 +1,88 @@
+"""Composable env wrappers (brax style): auto-reset and batching with `jax.vmap`.
+
+Typical stack: `VmapWrapper(AutoResetWrapper(DrivingEnv(cfg)), num_envs)`.
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from jaxsim import metrics as met
+from jaxsim.env import EnvParams
+
+
+class Wrapper:
+    """Forwards everything to the wrapped env."""
+
+    def __init__(self, env):
+        self.env = env
+
+    def __getattr__(self, name):
+        return getattr(self.env, name)
+
+    @property
+    def unwrapped(self):
+        return getattr(self.env, "unwrapped", self.env)
+
+
+class AutoResetWrapper(Wrapper):
+    """Resets finished episodes inside `step` (on a newly sampled scenario).
+
+    The returned obs/state belong to the new episode; `info` keeps what a learner needs
+    from the one that ended: `final_obs`, `done` (terminated | truncated) and
+    `episode` (per-episode metrics from `jaxsim.metrics.finalize`, valid where done).
+    """
+
+    def reset(self, key, params: EnvParams):
+        return self.env.reset(key, params)
+
+    def step(self, key, state, action, params: EnvParams):
+        key_step, key_reset = jax.random.split(key)
+        obs, state, reward, terminated, truncated, info = self.env.step(key_step, state, action, params)
+        done = terminated | truncated
+        reset_obs, reset_state = self.env.reset(key_reset, params)
+        info = dict(info, final_obs=obs, done=done, episode=met.finalize(state.metrics))
+        state = jax.tree.map(lambda r, s: jnp.where(done, r, s), reset_state, state)
+        obs = jnp.where(done, reset_obs, obs)
+        return obs, state, reward, terminated, truncated, info
+
+
+def params_axes(params: EnvParams, batched: bool):
+    """vmap in_axes for EnvParams: the bank is always shared; the rest is per env if `batched`."""
+    axis = 0 if batched else None
+    return jax.tree.map(lambda _: axis, params.replace(bank=None)).replace(bank=None)
+
+
+class VmapWrapper(Wrapper):
+    """Runs `num_envs` envs in lockstep with one `jax.vmap`.
+
+    `params` is shared by every env unless `batched_params=True`, in which case every
+    field but `bank` carries a leading (num_envs,) axis (see `broadcast_params`).
+    """
+
+    def __init__(self, env, num_envs: int, batched_params: bool = False):
+        super().__init__(env)
+        if num_envs < 1:
+            raise ValueError(f"num_envs must be >= 1, got {num_envs}")
+        self.num_envs = num_envs
+        self.batched_params = batched_params
+
+    def reset(self, key, params: EnvParams):
+        keys = jax.random.split(key, self.num_envs)
+        return jax.vmap(self.env.reset, in_axes=(0, params_axes(params, self.batched_params)))(keys, params)
+
+    def reset_to(self, key, params: EnvParams, scenario_idx):
+        keys = jax.random.split(key, self.num_envs)
+        axes = (0, params_axes(params, self.batched_params), 0)
+        return jax.vmap(self.env.reset_to, in_axes=axes)(keys, params, scenario_idx)
+
+    def step(self, key, state, action, params: EnvParams):
+        keys = jax.random.split(key, self.num_envs)
+        axes = (0, 0, 0, params_axes(params, self.batched_params))
+        return jax.vmap(self.env.step, in_axes=axes)(keys, state, action, params)
+
+
+def broadcast_params(params: EnvParams, num_envs: int) -> EnvParams:
+    """Give every field but the bank a leading (num_envs,) axis, ready for per-env edits."""
+    rest = jax.tree.map(lambda x: jnp.broadcast_to(jnp.asarray(x), (num_envs,) + jnp.shape(x)), params.replace(bank=None))
+    return rest.replace(bank=params.bank)

@@ -94,14 +94,20 @@ def reachable_mask(
 ) -> np.ndarray:
     """(num_lat, num_lon) bool: anchors some bicycle rollout over the horizon can end in.
 
-    Rollouts: speeds, constant accelerations and constant steers on dense grids,
-    integrated with the forward model at `dt`. Cached per argument set.
+    Rollouts: speeds, constant accelerations and constant steers (within the limits) on
+    dense grids, integrated with the forward model at `dt`. Cached per argument set.
     """
-    v0 = np.linspace(0.0, max_speed, 97)
-    acc = np.linspace(-max_decel, max_accel, 13)
-    steer = np.linspace(-max_steer, max_steer, 241)
-    v, a, d = np.meshgrid(v0, acc, steer, indexing="ij")
-    v, a, d = v.ravel(), a.ravel(), d.ravel()
+    # Steer is sampled through the lateral offset it produces (lat ~ k s^2 / 2), so the
+    # endpoints are dense in lateral displacement at every speed; a uniform steer grid
+    # leaves holes between bins at high speed.
+    v0 = np.linspace(0.0, max_speed, 161)
+    acc = np.linspace(-max_decel, max_accel, 9)
+    lat_goal = np.linspace(-1.2, 1.2, 241) * max(abs(spec.lat_range[0]), abs(spec.lat_range[1]))
+    v, a, g = np.meshgrid(v0, acc, lat_goal, indexing="ij")
+    v, a, g = v.ravel(), a.ravel(), g.ravel()
+    arc = np.maximum(v * spec.horizon + 0.5 * a * spec.horizon**2, 1e-3)
+    max_curv = np.tan(max_steer) / wheelbase
+    d = np.arctan(np.clip(2.0 * g / arc**2, -max_curv, max_curv) * wheelbase)
     x = np.zeros_like(v)
     y = np.zeros_like(v)
     yaw = np.zeros_like(v)

@@ -21,6 +21,7 @@ def add_arguments(p) -> None:
     p.add_argument("--steps", type=int, default=100, help="env steps per timed call")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--scenarios", type=int, default=64, help="procedural scenarios in the bank")
+    p.add_argument("--final-obs", default="1", help="comma-separated 1/0: auto-reset keeps the final observation")
 
 
 def resize_agents(bank, num_agents: int):
@@ -67,11 +68,13 @@ def run(args) -> dict:
 
     base = generate_bank(args.scenarios, split="train", seed=0)
     rows = []
-    for obs_type in args.obs.split(","):
+    for obs_type, final_obs in [(o, f) for o in args.obs.split(",") for f in map(int, args.final_obs.split(","))]:
+        if obs_type == "none" and not final_obs:
+            continue
         for num_agents in map(int, args.agents.split(",")):
             bank = resize_agents(base, num_agents)
             for n in map(int, args.envs.split(",")):
-                env = VmapWrapper(AutoResetWrapper(DrivingEnv(EnvConfig(obs=obs_type))), n)
+                env = VmapWrapper(AutoResetWrapper(DrivingEnv(EnvConfig(obs=obs_type)), bool(final_obs)), n)
                 params = env.default_params(bank)
                 action = jnp.tile(jnp.array([30, 20], jnp.int32), (n, 1))
 
@@ -101,14 +104,14 @@ def run(args) -> dict:
                 rate = n * args.steps / sec
                 nbytes = step_bytes(num_agents, bank.num_steps, obs_dim)
                 row = {
-                    "obs": obs_type, "envs": n, "agents": num_agents, "env_steps_per_s": rate,
+                    "obs": obs_type, "final_obs": bool(final_obs), "envs": n, "agents": num_agents, "env_steps_per_s": rate,
                     "sec_per_call": sec, "spread": float(np.max(times) / np.min(times)),
                     "bytes_per_env": mem / n, "floor_bytes_per_env_step": nbytes,
                     "achieved_GBps_at_floor_bytes": rate * nbytes / 1e9, "compilations": cache,
                 }  # fmt: skip
                 rows.append(row)
                 print(
-                    f"obs={obs_type:6s} envs={n:6d} agents={num_agents:3d}  {rate / 1e6:9.2f} M env-steps/s  "
+                    f"obs={obs_type:6s} final_obs={final_obs} envs={n:6d} agents={num_agents:3d}  {rate / 1e6:9.2f} M env-steps/s  "
                     f"mem/env={mem / n:7.0f} B  floor bytes/step={nbytes}  compiles={cache}",
                     flush=True,
                 )

@@ -22,6 +22,8 @@ from jaxsim import actions as act
 from jaxsim import events as ev_lib
 from jaxsim import metrics as met
 from jaxsim.config_utils import check_choice, check_range
+from jaxsim.daa.behaviours import AdvState, adversary_step
+from jaxsim.daa.params import DAAParams
 from jaxsim.events import EventParams
 from jaxsim.kinematics import DynamicsParams, step as bicycle_step
 from jaxsim.scenario import Scenario
@@ -46,7 +48,7 @@ class EnvConfig:
     obs: str = "vector"
     num_obs_agents: int = 8
     num_route_points: int = 10
-    num_lane_points: int = 32
+    num_lane_points: int = 10
     bev_size: int = 64
     bev_range: float = 40.0
     debug: bool = False
@@ -58,7 +60,7 @@ class EnvConfig:
         check_range("max_steps", self.max_steps, 0, 100_000)
         check_range("num_obs_agents", self.num_obs_agents, 1, 256)
         check_range("num_route_points", self.num_route_points, 2, 256)
-        check_range("num_lane_points", self.num_lane_points, 1, 1024)
+        check_range("num_lane_points", self.num_lane_points, 1, 256)
         check_range("bev_size", self.bev_size, 8, 1024)
         check_range("bev_range", self.bev_range, 1.0, 1000.0)
 
@@ -86,6 +88,7 @@ class EnvParams:
     dynamics: DynamicsParams = DynamicsParams()
     events: EventParams = EventParams()
     rewards: RewardParams = RewardParams()
+    daa: DAAParams = DAAParams()  # Dynamic Adversary Agent; disabled (log replay) by default
 
 
 @struct.dataclass
@@ -102,6 +105,7 @@ class EnvState:
     progress: jnp.ndarray  # () m along the route
     steps: jnp.ndarray  # () int32 env steps since reset
     metrics: met.EpisodeMetrics
+    adv: AdvState  # DAA adversary (inert when params.daa.enabled is False)
 
 
 class DrivingEnv:
@@ -137,13 +141,26 @@ class DrivingEnv:
         """Surrounding agents at the state's step: (states (A, 4), valid (A,), sizes (A, 2))."""
         bank, i = params.bank, state.scenario_idx
         t = jnp.minimum(state.t, bank.num_steps - 1)
-        return bank.agent_traj[i, t], bank.agent_valid[i, t], bank.agent_size[i]
+        agents, valid, sizes = bank.agent_traj[i, t], bank.agent_valid[i, t], bank.agent_size[i]
+        if params.daa.enabled:  # static: the DAA-off path costs nothing
+            adv = state.adv
+            hit = (jnp.arange(agents.shape[0]) == adv.slot) & adv.active
+            agents = jnp.where(hit[:, None], adv.pose, agents)
+            valid = jnp.where(hit, adv.visible, valid)
+            sizes = jnp.where(hit[:, None], adv.size, sizes)
+        return agents, valid, sizes
 
     # ---- reset ----
     def reset(self, key: jax.Array, params: EnvParams):
-        """Start an episode on a uniformly sampled scenario."""
-        idx = jax.random.randint(key, (), 0, params.bank.ego_traj.shape[0])
-        return self.reset_to(key, params, idx)
+        """Start an episode on a uniformly sampled scenario -> (obs, state)."""
+        state = self.reset_state(key, params)
+        return self.observe(state, params), state
+
+    def reset_state(self, key: jax.Array, params: EnvParams) -> EnvState:
+        """`reset` without the observation."""
+        key_idx, key_init = jax.random.split(key)
+        idx = jax.random.randint(key_idx, (), 0, params.bank.ego_traj.shape[0])
+        return self.init_state(key_init, params, idx, params.bank.ego_traj[idx], jnp.sum(params.bank.ego_valid[idx]))
 
     def reset_to(self, key: jax.Array, params: EnvParams, scenario_idx):
         """Start an episode on scenario `scenario_idx` following its expert log."""
@@ -154,10 +171,21 @@ class DrivingEnv:
         return self.reset_on_route(key, params, idx, route, route_len)
 
     def reset_on_route(self, key, params: EnvParams, scenario_idx, route, route_len):
-        """Start on scenario `scenario_idx` at `route[0]`, following `route` (T, 4)."""
-        del key
+        """Start on scenario `scenario_idx` at `route[0]`, following `route` (T, 4) -> (obs, state)."""
+        state = self.init_state(key, params, scenario_idx, route, route_len)
+        return self.observe(state, params), state
+
+    def init_state(self, key, params: EnvParams, scenario_idx, route, route_len) -> EnvState:
+        """The state at the start of an episode on `route` (T, 4) with `route_len` valid points."""
         z2 = jnp.zeros((2,), jnp.float32)
-        state = EnvState(
+        if params.daa.enabled:
+            from jaxsim.daa.check import plan
+
+            adv = plan(key, params.daa, params.bank, jnp.asarray(scenario_idx, jnp.int32), route,
+                       jnp.asarray(route_len, jnp.int32), params.dynamics)  # fmt: skip
+        else:
+            adv = AdvState.off()
+        return EnvState(
             scenario_idx=jnp.asarray(scenario_idx, jnp.int32),
             t=jnp.zeros((), jnp.int32),
             ego=route[0],
@@ -168,8 +196,8 @@ class DrivingEnv:
             progress=jnp.zeros((), jnp.float32),
             steps=jnp.zeros((), jnp.int32),
             metrics=met.EpisodeMetrics.zeros(),
+            adv=adv,
         )
-        return self.observe(state, params), state
 
     # ---- step ----
     def controls_from_action(self, action, state: EnvState, params: EnvParams) -> jnp.ndarray:
@@ -186,7 +214,10 @@ class DrivingEnv:
         controls = self.controls_from_action(action, state, params)
         ego = bicycle_step(state.ego, controls, dt, params.dynamics)
         t = state.t + 1
-        moved = state.replace(t=t, ego=ego)
+        adv = state.adv
+        if params.daa.enabled:  # closed loop: the adversary reacts to the simulated ego at t
+            adv = adversary_step(adv, state.ego, bank.ego_size[i], state.t, bank, i, params.dynamics, dt)
+        moved = state.replace(t=t, ego=ego, adv=adv)
         agents, valid, sizes = self.current_agents(moved, params)
         ego_box = jnp.concatenate([ego[:3], bank.ego_size[i]])
         agent_boxes = jnp.concatenate([agents[:, :3], sizes], axis=-1)
@@ -207,6 +238,14 @@ class DrivingEnv:
 
         info: reward_lat, reward_lon (RAD's two groups), the step's `Events`, and
         `metrics`, the episode's running metrics (final once the episode is done).
+        """
+        state, reward, terminated, truncated, info = self.transition(key, state, action, params)
+        return self.observe(state, params), state, reward, terminated, truncated, info
+
+    def transition(self, key: jax.Array, state: EnvState, action, params: EnvParams):
+        """`step` without the observation: (state, reward, terminated, truncated, info).
+
+        Wrappers that pick between this state and a reset state observe only once.
         """
         del key
         cfg = self.config
@@ -240,7 +279,7 @@ class DrivingEnv:
         if cfg.debug:
             _check_finite(new, action)
         info = {"reward_lat": reward_lat, "reward_lon": reward_lon, "events": events, "metrics": metrics}
-        return self.observe(new, params), new, reward, terminated, truncated, info
+        return new, reward, terminated, truncated, info
 
     @staticmethod
     def route_length(state: EnvState) -> jnp.ndarray:

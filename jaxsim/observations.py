@@ -8,7 +8,8 @@
     agents (K, 9)    K nearest valid agents: x, y, cos/sin relative yaw, vx, vy
                      (relative velocity), length, width, valid flag; zero-padded.
     route  (R, 2)    points every `ROUTE_SPACING` m ahead along the reference path.
-    lanes  (M, 3)    M nearest lane-centerline samples: x, y, valid flag.
+    lanes  (3, M, 3) M centerline points (x, y, valid flag) from the nearest lane
+                     onwards, on the ego's lane and on its left and right neighbours.
     road   (5,)      drivable-area SDF (m) at the ego and 5 m ahead/behind/left/right.
   "bev":    a (bev_size, bev_size, 5) float32 raster, see `jaxsim.bev`.
 Positions are divided by `POS_SCALE` and speeds by `SPEED_SCALE` so values stay O(1).
@@ -34,7 +35,7 @@ def vector_layout(config) -> dict[str, tuple[int, int, tuple[int, ...]]]:
         "ego": (EGO_DIM,),
         "agents": (config.num_obs_agents, AGENT_DIM),
         "route": (config.num_route_points, ROUTE_DIM),
-        "lanes": (config.num_lane_points, LANE_DIM),
+        "lanes": (3, config.num_lane_points, LANE_DIM),
         "road": (ROAD_DIM,),
     }
     out, start = {}, 0
@@ -125,15 +126,23 @@ def vector_obs(config, state, params, agents, agent_valid, agent_sizes) -> jnp.n
     pts = pts + overshoot[:, None] * jnp.stack([jnp.cos(end_yaw), jnp.sin(end_yaw)])
     route_block = to_local(pts, pose[None]) / POS_SCALE
 
-    # nearest lane samples
-    lanes = bank.lane_points[i][:, ::LANE_STRIDE]  # (L, P', 2)
-    lane_ok = (jnp.arange(lanes.shape[1]) * LANE_STRIDE)[None, :] < bank.lane_num_points[i][:, None]
-    flat = lanes.reshape(-1, 2)
-    lane_rel = to_local(flat, pose[None])
-    ld2 = jnp.where(lane_ok.reshape(-1), jnp.sum(lane_rel * lane_rel, axis=-1), jnp.inf)
-    near_ld2, lidx = _nearest(ld2, config.num_lane_points)
-    lvalid = jnp.isfinite(near_ld2).astype(jnp.float32)
-    lane_block = jnp.concatenate([lane_rel[lidx] / POS_SCALE, lvalid[:, None]], axis=-1) * lvalid[:, None]
+    # lanes: the ego's lane (nearest centerline) and its left/right neighbours, points ahead
+    lanes = bank.lane_points[i, :, ::LANE_STRIDE]  # (L, P', 2) coarse samples for the search
+    lane_ok = (jnp.arange(lanes.shape[1]) * LANE_STRIDE)[None, :] < bank.lane_num_points[i, :, None]
+    d2 = jnp.sum((lanes - ego[None, None, :2]) ** 2, axis=-1)
+    d2 = jnp.where(lane_ok, d2, jnp.inf)
+    own = jnp.argmin(jnp.min(d2, axis=1))
+    lane_ids = jnp.stack([own, bank.lane_left[i, own], bank.lane_right[i, own]])
+    exists = (lane_ids >= 0) & jnp.isfinite(jnp.min(d2, axis=1))[jnp.maximum(lane_ids, 0)]
+    lane_ids = jnp.maximum(lane_ids, 0)
+    start = jnp.argmin(d2[lane_ids], axis=1) * LANE_STRIDE  # (3,) nearest coarse sample
+    n = config.num_lane_points
+    idx = start[:, None] + jnp.arange(n)[None, :]
+    count = bank.lane_num_points[i, lane_ids]
+    pts = bank.lane_points[i, lane_ids[:, None], jnp.minimum(idx, bank.lane_max_points - 1)]  # (3, n, 2)
+    lvalid = ((idx < count[:, None]) & exists[:, None]).astype(jnp.float32)
+    lane_rel = to_local(pts, pose[None, None])
+    lane_block = jnp.concatenate([lane_rel / POS_SCALE, lvalid[..., None]], axis=-1) * lvalid[..., None]
 
     # drivable-area probes
     probes = to_world(jnp.array([[0.0, 0.0], [5.0, 0.0], [-5.0, 0.0], [0.0, 5.0], [0.0, -5.0]]), pose[None])

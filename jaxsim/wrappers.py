@@ -29,22 +29,29 @@ class AutoResetWrapper(Wrapper):
     """Resets finished episodes inside `step` (on a newly sampled scenario).
 
     The returned obs/state belong to the new episode; `info` keeps what a learner needs
-    from the one that ended: `final_obs`, `done` (terminated | truncated) and
-    `episode` (per-episode metrics from `jaxsim.metrics.finalize`, valid where done).
+    from the one that ended: `done` (terminated | truncated), `episode` (per-episode
+    metrics from `jaxsim.metrics.finalize`, valid where done) and, if
+    `keep_final_obs`, `final_obs` (to bootstrap values at truncation). Without it the
+    step observes once instead of twice.
     """
+
+    def __init__(self, env, keep_final_obs: bool = True):
+        super().__init__(env)
+        self.keep_final_obs = keep_final_obs
 
     def reset(self, key, params: EnvParams):
         return self.env.reset(key, params)
 
     def step(self, key, state, action, params: EnvParams):
         key_step, key_reset = jax.random.split(key)
-        obs, state, reward, terminated, truncated, info = self.env.step(key_step, state, action, params)
+        state, reward, terminated, truncated, info = self.env.transition(key_step, state, action, params)
         done = terminated | truncated
-        reset_obs, reset_state = self.env.reset(key_reset, params)
-        info = dict(info, final_obs=obs, done=done, episode=met.finalize(state.metrics))
+        info = dict(info, done=done, episode=met.finalize(state.metrics))
+        if self.keep_final_obs:
+            info["final_obs"] = self.env.observe(state, params)
+        reset_state = self.env.reset_state(key_reset, params)
         state = jax.tree.map(lambda r, s: jnp.where(done, r, s), reset_state, state)
-        obs = jnp.where(done, reset_obs, obs)
-        return obs, state, reward, terminated, truncated, info
+        return self.env.observe(state, params), state, reward, terminated, truncated, info
 
 
 def params_axes(params: EnvParams, batched: bool):

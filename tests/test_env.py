@@ -90,6 +90,9 @@ def test_vector_observation_is_in_the_ego_frame():
     np.testing.assert_array_equal(agents[:, -1], [1, 1, 0, 0])
     assert np.all(blocks["route"][:, 0] > 0) and np.allclose(blocks["route"][:, 1], 0.0, atol=1e-5)
     assert np.all(blocks["road"][:1] < 0)  # the ego stands on the road
+    lanes = blocks["lanes"]  # own lane, left neighbour, right neighbour
+    np.testing.assert_allclose(lanes[:, :, 1] * 20.0, np.array([[0.0], [3.5], [-3.5]]) * np.ones((1, 10)), atol=1e-4)
+    assert np.all(np.diff(lanes[0, :, 0]) > 0) and lanes[0, 0, 0] * 20.0 <= 0.0 + 14.0
 
 
 def test_bev_observation_shape():
@@ -117,13 +120,13 @@ def test_env_rollout_is_differentiable():
 
 
 def test_substeps_check_events_at_every_substep():
-    bank = bank_of(straight_road(T=81, agents=[(12.0, 0.0, 0.0, 0.0)]))
+    bank = bank_of(straight_road(T=81, agents=[(8.0, 0.0, 0.0, 0.0)]))
     env = DrivingEnv(EnvConfig(action_space="continuous", obs="none", substeps=5))
     params = env.default_params(bank)
     _, s = env.reset_to(KEY, params, 0)
     _, s, _, term, _, info = env.step(KEY, s, jnp.zeros(2), params)
-    # the collision happens at log step 3 of 5: the state is frozen there
-    assert bool(term) and info["events"].dynamic_collision and int(s.t) == 3
+    # the 3.35 m gap closes at log step 4 of 5: the state is frozen there
+    assert bool(term) and info["events"].dynamic_collision and int(s.t) == 4
 
 
 @pytest.mark.parametrize(

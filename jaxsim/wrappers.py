@@ -1,11 +1,15 @@
 """Composable env wrappers (brax style): auto-reset and batching with `jax.vmap`.
 
-Typical stack: `VmapWrapper(AutoResetWrapper(DrivingEnv(cfg)), num_envs)`.
+Typical stack: `VmapWrapper(AutoResetWrapper(DrivingEnv(cfg)), num_envs)`; with an
+expensive reset (DAA planning), `RestartWrapper` instead of `AutoResetWrapper`.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
+from flax import struct
 
 from jaxsim import metrics as met
 from jaxsim.env import EnvParams
@@ -52,6 +56,43 @@ class AutoResetWrapper(Wrapper):
         reset_state = self.env.reset_state(key_reset, params)
         state = jax.tree.map(lambda r, s: jnp.where(done, r, s), reset_state, state)
         return self.env.observe(state, params), state, reward, terminated, truncated, info
+
+
+@struct.dataclass
+class RestartState:
+    """State of `RestartWrapper`: the running env state and the one its episodes start from."""
+
+    env: Any
+    first: Any
+
+
+class RestartWrapper(Wrapper):
+    """Auto-reset that restarts a finished episode from its cached start state (brax's
+    AutoResetWrapper semantics): O(1) per step however expensive `reset` is (DAA
+    planning, CTG cousins). Scenarios change only when `reset` is called again, so
+    training loops call it every few iterations. Same `info` keys as AutoResetWrapper.
+    """
+
+    def __init__(self, env, keep_final_obs: bool = True):
+        super().__init__(env)
+        self.keep_final_obs = keep_final_obs
+
+    def reset(self, key, params: EnvParams):
+        obs, state = self.env.reset(key, params)
+        return obs, RestartState(env=state, first=state)
+
+    def reset_to(self, key, params: EnvParams, scenario_idx):
+        obs, state = self.env.reset_to(key, params, scenario_idx)
+        return obs, RestartState(env=state, first=state)
+
+    def step(self, key, state: RestartState, action, params: EnvParams):
+        inner, reward, terminated, truncated, info = self.env.transition(key, state.env, action, params)
+        done = terminated | truncated
+        info = dict(info, done=done, episode=met.finalize(inner.metrics))
+        if self.keep_final_obs:
+            info["final_obs"] = self.env.observe(inner, params)
+        inner = jax.tree.map(lambda r, s: jnp.where(done, r, s), state.first, inner)
+        return self.env.observe(inner, params), state.replace(env=inner), reward, terminated, truncated, info
 
 
 def params_axes(params: EnvParams, batched: bool):

@@ -145,3 +145,19 @@ def test_debug_mode_reports_nan_actions():
     with pytest.raises(Exception, match="non-finite"):
         out = jax.jit(env.step)(KEY, s, jnp.array([jnp.nan, 0.0]), params)
         jax.block_until_ready(out)
+
+
+def test_restart_wrapper_restarts_from_the_cached_start():
+    from jaxsim.wrappers import RestartWrapper
+
+    env = RestartWrapper(DrivingEnv(EnvConfig(action_space="continuous")))
+    params = env.default_params(BANK)
+    obs0, state = env.reset_to(KEY, params, 1)
+    step = jax.jit(env.step)
+    for k in range(40):
+        obs, state, r, term, trunc, info = step(KEY, state, jnp.zeros(2), params)
+        if info["done"]:
+            break
+    assert bool(info["done"]) and int(state.env.scenario_idx) == 1
+    chex.assert_trees_all_close(state.env, state.first)
+    np.testing.assert_allclose(obs, obs0)

@@ -84,6 +84,8 @@ class EnvParams:
     leading batch axis so each env has its own limits, thresholds and rewards.
     """
 
+    SHARED_FIELDS = ("bank",)  # class attribute (not a field): never vmapped
+
     bank: Scenario
     dynamics: DynamicsParams = DynamicsParams()
     events: EventParams = EventParams()

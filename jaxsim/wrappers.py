@@ -95,10 +95,20 @@ class RestartWrapper(Wrapper):
         return self.env.observe(inner, params), state.replace(env=inner), reward, terminated, truncated, info
 
 
+def shared_fields(params: EnvParams) -> tuple[str, ...]:
+    """EnvParams fields shared by all envs (never vmapped): the bank, plus whatever a
+    subclass lists in `SHARED_FIELDS` (e.g. a precomputed cousin bank)."""
+    return tuple(getattr(params, "SHARED_FIELDS", ("bank",)))
+
+
+def _without_shared(params: EnvParams) -> EnvParams:
+    return params.replace(**{name: None for name in shared_fields(params)})
+
+
 def params_axes(params: EnvParams, batched: bool):
-    """vmap in_axes for EnvParams: the bank is always shared; the rest is per env if `batched`."""
+    """vmap in_axes for EnvParams: shared fields never mapped; the rest per env if `batched`."""
     axis = 0 if batched else None
-    return jax.tree.map(lambda _: axis, params.replace(bank=None)).replace(bank=None)
+    return jax.tree.map(lambda _: axis, _without_shared(params))
 
 
 class VmapWrapper(Wrapper):
@@ -131,6 +141,6 @@ class VmapWrapper(Wrapper):
 
 
 def broadcast_params(params: EnvParams, num_envs: int) -> EnvParams:
-    """Give every field but the bank a leading (num_envs,) axis, ready for per-env edits."""
-    rest = jax.tree.map(lambda x: jnp.broadcast_to(jnp.asarray(x), (num_envs,) + jnp.shape(x)), params.replace(bank=None))
-    return rest.replace(bank=params.bank)
+    """Give every non-shared field a leading (num_envs,) axis, ready for per-env edits."""
+    rest = jax.tree.map(lambda x: jnp.broadcast_to(jnp.asarray(x), (num_envs,) + jnp.shape(x)), _without_shared(params))
+    return rest.replace(**{name: getattr(params, name) for name in shared_fields(params)})

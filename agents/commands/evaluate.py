@@ -16,6 +16,8 @@ def add_parser(sub) -> None:
     p.add_argument("--action-space", default="discrete", help="discrete (RAD anchors) or continuous")
     p.add_argument("--json", default=None, help="write the metrics table to this JSON file")
     p.add_argument("--eval-seed", type=int, default=0, help="PRNG seed of the rollouts")
+    p.add_argument("--checkpoint", default=None, help="learned policy: a run directory (policy_il/, policy_rl/) or a policy directory")
+    p.add_argument("--daa", default="none", help="with --checkpoint: none, all, or one DAA behaviour (default %(default)s)")
     add_bank_arguments(p, split="heldout", num=200)
     p.set_defaults(run=run)
 
@@ -38,7 +40,13 @@ def run(args) -> int:
     from jaxsim.metrics import markdown_table
 
     start = time.perf_counter()
-    rows = evaluate_scripted(args)
+    if args.checkpoint:
+        from agents.eval_learned import evaluate_checkpoint
+
+        learned = evaluate_checkpoint(args.checkpoint, bank_from_args(args), args.daa, args.eval_seed)
+        rows = {name: r["mean"] for name, r in learned.items()}  # mean over seeds
+    else:
+        rows = evaluate_scripted(args)
     print(markdown_table(rows))
     print(f"({time.perf_counter() - start:.1f} s)")
     if args.json:

@@ -1,0 +1,162 @@
+"""Imitation learning (the paper's IL stage): behaviour cloning on expert-log pairs.
+
+Pairs: at every logged step t of a reference path (the expert log, or a CTG cousin) the
+env is put on the path (`expert_state`) and observed; the label is the path's 0.5 s-ahead
+displacement in the ego frame snapped to the nearest RAD anchor (discrete heads) and the
+recovered bicycle controls, normalised to [-1, 1] (continuous head).
+
+Training is chunked so the trainer can checkpoint between chunks: `make_il(...)` gives
+`init(key, params) -> ILState` and `chunk(state) -> (state, metrics)`, both per seed
+(vmap them for several seeds). Loss: focal or cross-entropy per anchor head.
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import struct
+
+from agents import losses
+from agents import policies as pol
+from jaxsim import actions as act
+from jaxsim.geometry import to_local
+from jaxsim.kinematics import clip_controls, expert_controls
+
+HORIZON_STEPS = 5  # RAD's 0.5 s anchor horizon at 10 Hz
+
+
+@struct.dataclass
+class Pairs:
+    """Imitation pairs, (M, ...) each: obs, action_discrete (M, 2) int32 [i_lat, i_lon],
+    action_continuous (M, 2) normalised [accel, steer], valid (M,) bool."""
+
+    obs: jnp.ndarray
+    action_discrete: jnp.ndarray
+    action_continuous: jnp.ndarray
+    valid: jnp.ndarray
+
+    def filtered(self) -> "Pairs":
+        """Keep valid pairs only (host-side, shapes change)."""
+        keep = np.asarray(self.valid)
+        return jax.tree.map(lambda x: jnp.asarray(np.asarray(x)[keep]), self)
+
+    @staticmethod
+    def concat(parts: list["Pairs"]) -> "Pairs":
+        return jax.tree.map(lambda *xs: jnp.concatenate(xs), *parts)
+
+
+def normalise_controls(controls, dyn):
+    """Inverse of `jaxsim.actions.normalized_to_controls`."""
+    c = clip_controls(controls, dyn)
+    accel = jnp.where(c[..., 0] >= 0, c[..., 0] / dyn.max_accel, c[..., 0] / dyn.max_decel)
+    return jnp.stack([accel, c[..., 1] / dyn.max_steer], axis=-1)
+
+
+def expert_pair(env, params, idx, t, route, route_len):
+    """(obs, action_discrete (2,), action_continuous (2,), valid) at step t of `route` (T, 4)."""
+    bank, dyn = params.bank, params.dynamics
+    _, st = env.reset_on_route(jax.random.PRNGKey(0), params, idx, route, route_len)
+    dt = bank.dt[idx]
+    ctrl = clip_controls(expert_controls(route, dt, dyn), dyn)  # (T-1, 2)
+    prev = jnp.maximum(t - 1, 0)
+    v, v_prev = route[t, 3], route[prev, 3]
+    yaw_rate = jnp.arctan2(jnp.sin(route[t, 2] - route[prev, 2]), jnp.cos(route[t, 2] - route[prev, 2])) / dt
+    accel = jnp.where(t > 0, jnp.stack([(v - v_prev) / dt, v * yaw_rate]), 0.0)
+    st = st.replace(t=t, ego=route[t], controls=jnp.where(t > 0, ctrl[prev], 0.0), accel=accel)
+    obs = env.observe(st, params)
+    ahead = route[jnp.minimum(t + HORIZON_STEPS, route_len - 1), :2]
+    local = to_local(ahead, route[t, :3])
+    a_disc = act.nearest_anchor(jnp.stack([local[1], local[0]]), env.discrete_spec)
+    a_cont = normalise_controls(ctrl[jnp.minimum(t, ctrl.shape[0] - 1)], dyn)
+    valid = t + HORIZON_STEPS <= route_len - 1
+    return obs, a_disc, a_cont, valid
+
+
+def expert_pairs(env, params, scenario_ids, routes=None, route_lens=None, stride: int = 1) -> Pairs:
+    """Pairs at every `stride`-th step of each scenario's expert log (or of `routes` (E, T, 4))."""
+    ids = jnp.asarray(scenario_ids, jnp.int32)
+    bank = params.bank
+    if routes is None:
+        routes = bank.ego_traj[ids]
+        route_lens = jnp.sum(bank.ego_valid[ids], axis=-1).astype(jnp.int32)
+    ts = jnp.arange(0, bank.num_steps - 1, stride, dtype=jnp.int32)
+
+    # params travel as an argument so the bank is not baked into the program as a constant
+    build = jax.jit(lambda p, ids, routes, lens: jax.vmap(
+        lambda i, r, n: jax.vmap(lambda t: expert_pair(env, p, i, t, r, n))(ts)
+    )(ids, routes, lens))  # fmt: skip
+    obs, a_d, a_c, valid = build(params, ids, routes, route_lens)
+    flat = lambda x: x.reshape((-1,) + x.shape[2:])  # noqa: E731
+    return Pairs(obs=flat(obs), action_discrete=flat(a_d), action_continuous=flat(a_c), valid=flat(valid))
+
+
+@struct.dataclass
+class ILState:
+    params: dict
+    opt_state: optax.OptState
+    key: jax.Array
+    step: jnp.ndarray
+
+
+def il_loss(network, params, obs, a_disc, a_cont, cfg):
+    """Behaviour-cloning loss for a batch: focal/CE per anchor head, or Gaussian NLL."""
+    out = network.apply(params, obs)
+    if network.discrete:
+        gamma = cfg.focal_gamma if cfg.loss == "focal" else 0.0
+        lat = losses.focal_loss(out.logits_lat, a_disc[..., 0], gamma, cfg.label_smoothing)
+        lon = losses.focal_loss(out.logits_lon, a_disc[..., 1], gamma, cfg.label_smoothing)
+        return lat + lon
+    return -jnp.mean(jnp.sum(pol.log_prob(out, a_cont), axis=-1))
+
+
+def make_il(cfg, network, pairs: Pairs):
+    """`init(key, params) -> ILState`, `chunk(state) -> (state, metrics)` running
+    `cfg.steps_per_chunk` optimiser steps on minibatches drawn from (valid) `pairs`."""
+    pairs = pairs.filtered()
+    m = int(pairs.obs.shape[0])
+    if m == 0:
+        raise ValueError("imitation learning found no valid expert pairs")
+    opt = optax.adamw(optax.cosine_decay_schedule(cfg.lr, max(cfg.steps, 1), 0.05), weight_decay=cfg.weight_decay)
+
+    def init(key, params) -> ILState:
+        return ILState(params=params, opt_state=opt.init(params), key=key, step=jnp.zeros((), jnp.int32))
+
+    def one_step(state: ILState, _):
+        key, k = jax.random.split(state.key)
+        idx = jax.random.randint(k, (cfg.batch_size,), 0, m)
+        batch = jax.tree.map(lambda x: x[idx], pairs)
+        loss, grads = jax.value_and_grad(il_loss, argnums=1)(
+            network, state.params, batch.obs, batch.action_discrete, batch.action_continuous, cfg
+        )
+        updates, opt_state = opt.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        return ILState(params=params, opt_state=opt_state, key=key, step=state.step + 1), loss
+
+    def chunk(state: ILState):
+        state, loss = jax.lax.scan(one_step, state, None, length=cfg.steps_per_chunk)
+        return state, {"il_loss": jnp.mean(loss)}
+
+    return init, chunk
+
+
+def accuracy(network, params, pairs: Pairs, batch: int = 4096) -> dict:
+    """Top-1 and within-one-anchor accuracy of the discrete heads on valid pairs (host floats);
+    for a continuous head, the mean absolute error of the normalised controls."""
+    pairs = pairs.filtered()
+    fn = jax.jit(network.apply)
+    sums = np.zeros(5)
+    for s in range(0, int(pairs.obs.shape[0]), batch):
+        out = fn(params, pairs.obs[s : s + batch])
+        if network.discrete:
+            pred = np.asarray(pol.mode(out))
+            tgt = np.asarray(pairs.action_discrete[s : s + batch])
+            err = np.abs(pred - tgt)
+            sums += [(err[:, 0] == 0).sum(), (err[:, 1] == 0).sum(), (err[:, 0] <= 1).sum(), (err[:, 1] <= 1).sum(), len(tgt)]
+        else:
+            e = np.abs(np.asarray(out.mean) - np.asarray(pairs.action_continuous[s : s + batch]))
+            sums += [e[:, 1].sum(), e[:, 0].sum(), 0, 0, len(e)]
+    n = max(sums[4], 1)
+    if network.discrete:
+        return {"acc_lat": sums[0] / n, "acc_lon": sums[1] / n, "acc1_lat": sums[2] / n, "acc1_lon": sums[3] / n}
+    return {"mae_steer": sums[0] / n, "mae_accel": sums[1] / n}

@@ -1,0 +1,248 @@
+"""RAD-style PPO, PureJaxRL shape: everything from rollout to minibatch update is one
+jitted function built from `lax.scan`s over vmapped envs.
+
+    ppo = make_ppo(cfg, env, network)
+    runner = ppo.init(key, params, env_params)          # per seed
+    runner, metrics = ppo.update(runner, env_params)    # one rollout + PPO epochs
+    runner, metrics = ppo.chunk(runner, env_params)     # cfg.updates_per_chunk updates
+    runner, metrics = ppo.train(key, params, env_params)  # all cfg.num_updates updates
+    jax.jit(jax.vmap(ppo.train, in_axes=(0, 0, None)))(keys, params, env_params)  # seeds
+
+RAD's decoupling (`cfg.decoupled`): the lateral reward (static collision, position and
+heading deviation) and the longitudinal reward (dynamic collision, plus optional progress
+shaping) get their own value heads, GAE advantages and clip ranges, and each drives only
+its own action group's ratio. Optional extras, each a config switch: RAD's auxiliary
+directional losses (`aux_coef`) and an IL regulariser on expert pairs (`il_coef`).
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+
+from agents import losses
+from agents import policies as pol
+from jaxsim.metrics import finalize
+from jaxsim.wrappers import VmapWrapper
+
+
+@struct.dataclass
+class Runner:
+    """Per-seed training state (a pytree; checkpointed whole between chunks)."""
+
+    params: dict
+    opt_state: optax.OptState
+    env_state: object
+    obs: jnp.ndarray  # (N, ...) current observations
+    key: jax.Array
+    update: jnp.ndarray  # () int32 updates done
+    ep_return: jnp.ndarray  # (N,) running return of each env's episode
+
+
+@struct.dataclass
+class Transition:
+    obs: jnp.ndarray
+    action: jnp.ndarray  # (N, 2)
+    logp: jnp.ndarray  # (N, 2) [lat, lon]
+    values: jnp.ndarray  # (N, 2)
+    next_values: jnp.ndarray  # (N, 2) V(s') (final obs where done)
+    rewards: jnp.ndarray  # (N, 2) [lat, lon]
+    terminated: jnp.ndarray  # (N,)
+    done: jnp.ndarray  # (N,)
+    direction: jnp.ndarray  # (N, 2) aux direction of this step's event (0 = none)
+
+
+@dataclasses.dataclass(frozen=True)
+class PPO:
+    init: Callable
+    update: Callable
+    chunk: Callable
+    train: Callable
+    env_steps_per_update: int
+
+
+def event_direction(events):
+    """(2,) aux direction for one step's events: lateral -1/+1 steers back towards the path
+    (away from the side the ego drifted to), longitudinal -1 brakes for a collision ahead,
+    +1 speeds up for one from behind; 0 where the group's events did not fire."""
+    lat_event = events.static_collision | events.position_deviation
+    side = jnp.where(lat_event, -jnp.sign(events.lateral_offset), -jnp.sign(events.heading_error))
+    lat = jnp.where(lat_event | events.heading_deviation, side, 0.0)
+    lon = jnp.where(events.dynamic_collision, jnp.where(events.collision_ahead, -1.0, 1.0), 0.0)
+    return jnp.stack([lat, lon], axis=-1)
+
+
+def propagate_direction(direction, done):
+    """Carry each episode's final event direction back over its earlier steps: (T, N, 2)."""
+
+    def body(nxt, xs):
+        d, dn = xs
+        cur = jnp.where(jnp.any(d != 0, axis=-1, keepdims=True), d, jnp.where(dn[..., None], 0.0, nxt))
+        return cur, cur
+
+    _, out = jax.lax.scan(body, jnp.zeros_like(direction[0]), (direction, done), reverse=True)
+    return out
+
+
+def make_ppo(cfg, env, network, batched_params: bool = False, il_pairs=None) -> PPO:
+    """Build the PPO functions for `env` (a DrivingEnv) and `network` (agents.networks.Network).
+
+    il_pairs: `agents.il.Pairs` for the IL regulariser (needed when cfg.il_coef > 0).
+    """
+    # Auto-reset from a pool drawn once per rollout (not at every step as AutoResetWrapper
+    # does): a reset with DAA plans adversary candidates, far dearer than a step. An env
+    # that finishes twice within one rollout restarts from the same drawn episode start.
+    venv = VmapWrapper(env, cfg.num_envs, batched_params)
+    discrete = network.discrete
+    batch = cfg.num_envs * cfg.num_steps
+    mb_size = batch // cfg.num_minibatches
+    total_opt_steps = max(cfg.num_updates * cfg.epochs * cfg.num_minibatches, 1)
+    lr = optax.linear_schedule(cfg.lr, 0.0, total_opt_steps) if cfg.anneal_lr else cfg.lr
+    opt = optax.chain(optax.clip_by_global_norm(cfg.max_grad_norm), optax.adam(lr, eps=1e-5))
+    if cfg.il_coef > 0:
+        if il_pairs is None:
+            raise ValueError("ppo.il_coef > 0 needs IL pairs (enable il or ctg, or set ppo.il_coef=0)")
+        il_pairs = il_pairs.filtered()
+    apply = network.apply
+
+    def dyn_of(env_params):
+        return env_params.dynamics
+
+    def init(key, params, env_params) -> Runner:
+        k_reset, key = jax.random.split(key)
+        obs, state = venv.reset(k_reset, env_params)
+        return Runner(params, opt.init(params), state, obs, key, jnp.zeros((), jnp.int32), jnp.zeros((cfg.num_envs,)))
+
+    def rollout(runner: Runner, env_params):
+        key, k_pool = jax.random.split(runner.key)
+        pool_obs, pool_state = venv.reset(k_pool, env_params)
+
+        def step(carry, _):
+            params, state, obs, key, ep_ret = carry
+            key, k_act, k_env = jax.random.split(key, 3)
+            out = apply(params, obs)
+            action = pol.sample(out, k_act)
+            env_action = pol.to_env_action(action, dyn_of(env_params), discrete)
+            final_obs, final_state, _, term, trunc, info = venv.step(k_env, state, env_action, env_params)
+            done = term | trunc
+            info = dict(info, final_obs=final_obs, episode=jax.vmap(finalize)(final_state.metrics))
+            pick = lambda r, s: jnp.where(done.reshape((-1,) + (1,) * (s.ndim - 1)), r, s)  # noqa: E731
+            state2 = jax.tree.map(pick, pool_state, final_state)
+            obs2 = pick(pool_obs, final_obs)
+            rewards = jnp.stack([info["reward_lat"], info["reward_lon"]], axis=-1)
+            if not cfg.decoupled:
+                rewards = jnp.broadcast_to(rewards.sum(-1, keepdims=True), rewards.shape)
+            final_v = apply(params, info["final_obs"]).values if cfg.bootstrap_truncated else jnp.zeros_like(out.values)
+            ep_ret = ep_ret + rewards[:, 0] + rewards[:, 1] * cfg.decoupled
+            ep = info["episode"]
+            stats = {
+                "done": done.astype(jnp.float32),
+                "return": jnp.where(done, ep_ret, 0.0),
+                **{k: jnp.where(done, ep[k], 0.0) for k in ("dynamic_collision", "static_collision",
+                                                             "position_deviation", "heading_deviation",
+                                                             "route_completion")},
+            }  # fmt: skip
+            ep_ret = jnp.where(done, 0.0, ep_ret)
+            tr = Transition(
+                obs=obs, action=action, logp=pol.log_prob(out, action), values=out.values,
+                next_values=final_v, rewards=rewards, terminated=term, done=done,
+                direction=jax.vmap(event_direction)(info["events"]),
+            )  # fmt: skip
+            return (params, state2, obs2, key, ep_ret), (tr, stats)
+
+        carry = (runner.params, runner.env_state, runner.obs, key, runner.ep_return)
+        (_, state, obs, key, ep_ret), (traj, stats) = jax.lax.scan(step, carry, None, length=cfg.num_steps)
+        return runner.replace(env_state=state, obs=obs, key=key, ep_return=ep_ret), traj, stats
+
+    def loss_fn(params, mb, il_batch):
+        out = apply(params, mb["obs"])
+        logp = pol.log_prob(out, mb["action"])
+        adv = mb["adv"]
+        adv = (adv - adv.mean(0)) / (adv.std(0) + 1e-8)
+        clip_lat = cfg.clip_lat if cfg.decoupled else cfg.clip_lon
+        pg_lat = losses.clipped_surrogate(logp[:, 0], mb["logp"][:, 0], adv[:, 0], clip_lat)
+        pg_lon = losses.clipped_surrogate(logp[:, 1], mb["logp"][:, 1], adv[:, 1], cfg.clip_lon)
+        vf = losses.value_loss(out.values, mb["ret"])
+        ent = jnp.mean(jnp.sum(pol.entropy(out), axis=-1))
+        total = pg_lat + pg_lon + cfg.vf_coef * vf - cfg.ent_coef * ent
+        aux = jnp.zeros(())
+        if cfg.aux_coef > 0 and discrete:
+            weight = jax.nn.relu(-mb["adv"])  # only steps whose outcome was worse than expected
+            aux = losses.directional_aux_loss(out.logits_lat, out.logits_lon, mb["action"], mb["direction"], weight)
+            total = total + cfg.aux_coef * aux
+        il = jnp.zeros(())
+        if cfg.il_coef > 0:
+            from agents.il import il_loss
+
+            il = il_loss(network, params, il_batch.obs, il_batch.action_discrete, il_batch.action_continuous,
+                         _ILLossCfg())  # fmt: skip
+            total = total + cfg.il_coef * il
+        return total, {"pg_lat": pg_lat, "pg_lon": pg_lon, "vf": vf, "entropy": ent, "aux": aux, "il": il}
+
+    def update(runner: Runner, env_params):
+        runner, traj, stats = rollout(runner, env_params)
+        last_v = apply(runner.params, runner.obs).values
+        nxt = jnp.concatenate([traj.values[1:], last_v[None]], axis=0)
+        next_values = jnp.where(traj.done[..., None], traj.next_values, nxt)
+        adv, ret = losses.gae(
+            traj.rewards, traj.values, next_values, traj.terminated[..., None], traj.done[..., None],
+            cfg.gamma, cfg.gae_lambda,
+        )  # fmt: skip
+        direction = propagate_direction(traj.direction, traj.done)
+        data = {"obs": traj.obs, "action": traj.action, "logp": traj.logp, "adv": adv, "ret": ret, "direction": direction}
+        data = jax.tree.map(lambda x: x.reshape((batch,) + x.shape[2:]), data)
+
+        def epoch(carry, _):
+            params, opt_state, key = carry
+            key, k_perm, k_il = jax.random.split(key, 3)
+            perm = jax.random.permutation(k_perm, batch)
+            mbs = jax.tree.map(lambda x: x[perm].reshape((cfg.num_minibatches, mb_size) + x.shape[1:]), data)
+            il_keys = jax.random.split(k_il, cfg.num_minibatches)
+
+            def minibatch(carry, xs):
+                params, opt_state = carry
+                mb, k = xs
+                il_batch = None
+                if cfg.il_coef > 0:
+                    idx = jax.random.randint(k, (mb_size,), 0, il_pairs.obs.shape[0])
+                    il_batch = jax.tree.map(lambda x: x[idx], il_pairs)
+                (_, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, mb, il_batch)
+                updates, opt_state = opt.update(grads, opt_state, params)
+                return (optax.apply_updates(params, updates), opt_state), aux
+
+            (params, opt_state), aux = jax.lax.scan(minibatch, (params, opt_state), (mbs, il_keys))
+            return (params, opt_state, key), aux
+
+        (params, opt_state, key), aux = jax.lax.scan(
+            epoch, (runner.params, runner.opt_state, runner.key), None, length=cfg.epochs
+        )
+        n_done = jnp.maximum(stats["done"].sum(), 1.0)
+        metrics = {k: v.sum() / n_done for k, v in stats.items() if k != "done"}
+        metrics["episodes"] = stats["done"].sum()
+        metrics["reward_lat"] = traj.rewards[..., 0].mean()
+        metrics["reward_lon"] = traj.rewards[..., 1].mean()
+        metrics.update(jax.tree.map(jnp.mean, aux))
+        runner = runner.replace(params=params, opt_state=opt_state, key=key, update=runner.update + 1)
+        return runner, metrics
+
+    def chunk(runner, env_params):
+        return jax.lax.scan(lambda r, _: update(r, env_params), runner, None, length=cfg.updates_per_chunk)
+
+    def train(key, params, env_params):
+        runner = init(key, params, env_params)
+        return jax.lax.scan(lambda r, _: update(r, env_params), runner, None, length=cfg.num_updates)
+
+    return PPO(init=init, update=update, chunk=chunk, train=train, env_steps_per_update=batch)
+
+
+@dataclasses.dataclass(frozen=True)
+class _ILLossCfg:
+    """The IL regulariser uses plain cross-entropy on anchors (NLL for the continuous head)."""
+
+    loss: str = "ce"
+    focal_gamma: float = 0.0
+    label_smoothing: float = 0.0

@@ -1,0 +1,63 @@
+"""Results of a training run as JSON and as Markdown tables in RAD's column order.
+
+Each cell is `mean ± std` over seeds. The headline compares RL with IL on the DAA corner
+cases (all behaviours pooled): the paper's target is CR(RL) <= CR(IL) / 5 with
+DR(RL) <= 1.5 DR(IL).
+"""
+from __future__ import annotations
+
+import json
+import os
+
+from jaxsim.metrics import EXTRA_COLUMNS, RAD_COLUMNS
+
+
+def condition_table(rows: dict) -> str:
+    """rows: policy name -> {"mean", "std", "seeds"} (see agents.eval_learned.aggregate_seeds)."""
+    cols = RAD_COLUMNS + EXTRA_COLUMNS
+    lines = ["| Method | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
+    for name, r in rows.items():
+        cells = []
+        for c in cols:
+            m, s = r["mean"][c], r["std"][c]
+            cells.append(f"{int(m)}" if c == "Episodes" else (f"{m:.3f} ± {s:.3f}" if len(r["seeds"]) > 1 else f"{m:.3f}"))
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def headline(results: dict) -> dict | None:
+    """CR and DR ratios of IL over RL on the pooled DAA corner cases (or log replay)."""
+    ev = results.get("eval", {})
+    cond = "daa-all" if "daa-all" in ev else "log-replay"
+    rows = ev.get(cond, {})
+    if "IL" not in rows or "RL" not in rows:
+        return None
+    il, rl = rows["IL"]["mean"], rows["RL"]["mean"]
+    cr_ratio = il["CR"] / max(rl["CR"], 1e-9)
+    dr_ratio = rl["DR"] / max(il["DR"], 1e-9)
+    return {"condition": cond, "CR_IL": il["CR"], "CR_RL": rl["CR"], "CR_reduction_x": cr_ratio,
+            "DR_IL": il["DR"], "DR_RL": rl["DR"], "DR_ratio_RL_over_IL": dr_ratio,
+            "target_met": bool(cr_ratio >= 5.0 and rl["DR"] <= 1.5 * il["DR"] + 1e-9)}  # fmt: skip
+
+
+def comparison_markdown(results: dict) -> str:
+    seeds = results.get("config", {}).get("seeds", 1)
+    parts = []
+    for cond, rows in results.get("eval", {}).items():
+        parts.append(f"### Held-out, {cond} ({seeds} seed(s), mean ± std)\n\n" + condition_table(rows))
+    h = headline(results)
+    if h:
+        parts.append(
+            f"**{h['condition']}:** CR IL {h['CR_IL']:.3f} -> RL {h['CR_RL']:.3f} "
+            f"({h['CR_reduction_x']:.1f}x lower; paper: 5x), DR IL {h['DR_IL']:.3f} -> RL {h['DR_RL']:.3f} "
+            f"(RL/IL {h['DR_ratio_RL_over_IL']:.2f}; target <= 1.5). Target met: {h['target_met']}."
+        )
+    return "\n\n".join(parts)
+
+
+def write_results(results: dict, out: str) -> None:
+    results = dict(results, headline=headline(results))
+    with open(os.path.join(out, "results.json"), "w") as f:
+        json.dump(results, f, indent=2, default=float)
+    with open(os.path.join(out, "results.md"), "w") as f:
+        f.write(comparison_markdown(results) + "\n")

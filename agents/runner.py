@@ -1,0 +1,64 @@
+"""Run one training phase (IL or PPO) in checkpointed chunks, resumable bit for bit.
+
+A phase is a pytree state plus a jitted `chunk(state) -> (state, metrics)`. After every
+chunk the whole state is saved (orbax), so a run killed at any point resumes from the
+last finished chunk and, the computation being deterministic, ends with exactly the
+parameters an uninterrupted run gets.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import jax
+import numpy as np
+
+from agents.checkpoint import TrainCheckpoints
+from agents.logging_utils import Progress, RunLogger
+
+
+class Interrupted(RuntimeError):
+    """Raised when `stop_after` chunks have run (tests and time-limited jobs)."""
+
+
+def run_phase(
+    name: str,
+    ckpt_dir: str,
+    state,
+    chunk: Callable,
+    num_chunks: int,
+    units_per_chunk: float,
+    unit: str,
+    logger: RunLogger | None = None,
+    progress: bool = True,
+    stop_after: int | None = None,
+    summary: Callable[[dict], str] | None = None,
+):
+    """Run chunks `[latest checkpoint, num_chunks)` of a phase; returns (state, last metrics, rate).
+
+    `units_per_chunk` (e.g. env steps) feeds the progress line and the logged rate;
+    `stop_after` raises `Interrupted` after that many chunks of this call.
+    """
+    ckpt = TrainCheckpoints(ckpt_dir)
+    start = ckpt.latest_step() or 0
+    if start:
+        state = ckpt.restore(state, start)
+    bar = Progress(name, num_chunks, unit, enabled=progress)
+    metrics: dict = {}
+    rate = float("nan")
+    try:
+        for c in range(start, num_chunks):
+            state, metrics = chunk(state)
+            metrics = jax.tree.map(np.asarray, metrics)  # waits for the chunk
+            ckpt.save(c + 1, state)
+            units = (c + 1) * units_per_chunk
+            bar.update(c + 1, units, summary(metrics) if summary else "")
+            rate = bar.rate(units)
+            if logger is not None:
+                # metrics are (seeds, chunk_len) or (chunk_len,): log the chunk's last values
+                last = {k: v[..., -1] if v.ndim else v for k, v in metrics.items()}
+                logger.log(name, c + 1, {**last, f"{unit}_per_s": rate, unit: units})
+            if stop_after is not None and c + 1 - start >= stop_after and c + 1 < num_chunks:
+                raise Interrupted(f"{name}: stopped after chunk {c + 1} of {num_chunks}")
+    finally:
+        ckpt.close()
+    return state, metrics, rate

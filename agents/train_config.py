@@ -1,0 +1,252 @@
+"""Training configuration: nested frozen dataclasses loaded from YAML with `--set` overrides.
+
+    cfg = load_config("configs/default.yaml", ["ppo.lr=1e-4", "seeds=3"])
+
+Every section validates itself in `__post_init__`, so a bad value fails on load with an
+error naming the key (`'ppo.clip_lat' is -1; allowed range: [0.0, 1.0]`). Unknown keys
+are rejected by name (`jaxsim.config_utils.dataclass_from_dict`).
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from jaxsim.config_utils import ConfigError, apply_overrides, check_choice, check_range, dataclass_from_dict
+from jaxsim.env import EnvConfig
+
+# jaxsim.daa.params.BEHAVIOUR_NAMES without keep_log (checked against it when DAA is importable)
+DAA_BEHAVIOURS = ("cut_in_left", "cut_in_right", "hard_brake", "lane_change", "merge")
+
+
+@dataclass(frozen=True)
+class ScenarioConfig:
+    """Where scenarios come from. source: "procedural" (jaxsim.procedural) or "file" (.npz banks)."""
+
+    source: str = "procedural"
+    num_train: int = 64
+    num_heldout: int = 64
+    seed: int = 0
+    train_path: str = ""
+    heldout_path: str = ""
+
+    def __post_init__(self):
+        check_choice("scenarios.source", self.source, ("procedural", "file"))
+        check_range("scenarios.num_train", self.num_train, 1, 10_000_000)
+        check_range("scenarios.num_heldout", self.num_heldout, 1, 10_000_000)
+
+
+@dataclass(frozen=True)
+class DAAConfig:
+    """Dynamic adversary agents (jaxsim.daa): used in PPO rollouts, IL data and evaluation."""
+
+    enabled: bool = True
+    behaviours: tuple = DAA_BEHAVIOURS
+
+    def __post_init__(self):
+        for b in self.behaviours:
+            check_choice("daa.behaviours[]", b, DAA_BEHAVIOURS)
+
+
+@dataclass(frozen=True)
+class CTGConfig:
+    """Cousin trajectories (jaxsim.ctg): extra IL pairs and cousin-route resets in PPO."""
+
+    enabled: bool = True
+    num_cousins: int = 4
+
+    def __post_init__(self):
+        check_range("ctg.num_cousins", self.num_cousins, 1, 64)
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    """encoder: "mlp" (flat vector), "attention" (agent/lane tokens) or "cnn" (BEV raster).
+    head: "discrete" (RAD's decoupled anchor heads) or "continuous" (Gaussian [accel, steer])."""
+
+    encoder: str = "mlp"
+    head: str = "discrete"
+    hidden: int = 256
+    embed: int = 64
+    num_heads: int = 4
+    init_log_std: float = -0.5
+
+    def __post_init__(self):
+        check_choice("network.encoder", self.encoder, ("mlp", "attention", "cnn"))
+        check_choice("network.head", self.head, ("discrete", "continuous"))
+        check_range("network.hidden", self.hidden, 8, 8192)
+        check_range("network.embed", self.embed, 4, 4096)
+        check_range("network.num_heads", self.num_heads, 1, 64)
+        if self.embed % self.num_heads:
+            raise ConfigError(f"'network.embed' ({self.embed}) must be divisible by 'network.num_heads' ({self.num_heads})")
+
+
+@dataclass(frozen=True)
+class ILConfig:
+    """Behaviour cloning on expert (+ CTG cousin, + DAA scene) pairs. loss: "ce" or "focal"."""
+
+    enabled: bool = True
+    steps: int = 2000
+    batch_size: int = 256
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    loss: str = "ce"
+    focal_gamma: float = 2.0
+    label_smoothing: float = 0.0
+    steps_per_chunk: int = 500  # checkpoint and log every this many steps
+
+    def __post_init__(self):
+        check_range("il.steps", self.steps, 0, 10_000_000)
+        check_range("il.batch_size", self.batch_size, 1, 1_000_000)
+        check_range("il.lr", self.lr, 0.0, 1.0)
+        check_range("il.weight_decay", self.weight_decay, 0.0, 1.0)
+        check_choice("il.loss", self.loss, ("ce", "focal"))
+        check_range("il.focal_gamma", self.focal_gamma, 0.0, 10.0)
+        check_range("il.label_smoothing", self.label_smoothing, 0.0, 0.5)
+        check_range("il.steps_per_chunk", self.steps_per_chunk, 1, 10_000_000)
+
+
+@dataclass(frozen=True)
+class PPOConfig:
+    """RAD-style PPO. decoupled: per-group advantages and clip ranges (lateral: static
+    collision + deviations, clip_lat; longitudinal: dynamic collision, clip_lon);
+    False sums the two rewards into one advantage clipped by clip_lon."""
+
+    enabled: bool = True
+    num_envs: int = 64
+    num_steps: int = 16
+    num_updates: int = 200
+    updates_per_chunk: int = 50
+    epochs: int = 4
+    num_minibatches: int = 4
+    lr: float = 3e-4
+    anneal_lr: bool = True
+    gamma: float = 0.9
+    gae_lambda: float = 0.95
+    decoupled: bool = True
+    clip_lat: float = 0.1
+    clip_lon: float = 0.2
+    vf_coef: float = 0.5
+    ent_coef: float = 0.003
+    max_grad_norm: float = 0.5
+    aux_coef: float = 0.0  # RAD's auxiliary directional losses (0 = off)
+    il_coef: float = 0.0  # IL regulariser on expert pairs (0 = off); RL:IL mixing
+    bootstrap_truncated: bool = True  # bootstrap V(final obs) at truncation
+    progress_weight: float = 0.0  # reward shaping per metre of route progress
+
+    def __post_init__(self):
+        for name in ("num_envs", "num_steps", "num_updates", "updates_per_chunk", "epochs", "num_minibatches"):
+            check_range(f"ppo.{name}", getattr(self, name), 0 if name == "num_updates" else 1, 10_000_000)
+        check_range("ppo.lr", self.lr, 0.0, 1.0)
+        check_range("ppo.gamma", self.gamma, 0.0, 1.0)
+        check_range("ppo.gae_lambda", self.gae_lambda, 0.0, 1.0)
+        for name in ("clip_lat", "clip_lon"):
+            check_range(f"ppo.{name}", getattr(self, name), 0.0, 1.0)
+        for name in ("vf_coef", "ent_coef", "max_grad_norm", "aux_coef", "il_coef", "progress_weight"):
+            check_range(f"ppo.{name}", getattr(self, name), 0.0, 1e6)
+        if (self.num_envs * self.num_steps) % self.num_minibatches:
+            raise ConfigError(
+                f"'ppo.num_minibatches' ({self.num_minibatches}) must divide ppo.num_envs * ppo.num_steps "
+                f"({self.num_envs * self.num_steps})"
+            )
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Closed-loop evaluation on the held-out split: DAA off plus each DAA behaviour."""
+
+    enabled: bool = True
+    with_daa: bool = True
+    videos: int = 2
+    seed: int = 0
+
+    def __post_init__(self):
+        check_range("eval.videos", self.videos, 0, 100)
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    progress: bool = True
+    tensorboard: bool = False
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Top level of configs/*.yaml. `seeds` independent runs are trained at once (jax.vmap)."""
+
+    seed: int = 0
+    seeds: int = 1
+    env: EnvConfig = EnvConfig(substeps=5, obs="vector")
+    scenarios: ScenarioConfig = ScenarioConfig()
+    daa: DAAConfig = DAAConfig()
+    ctg: CTGConfig = CTGConfig()
+    network: NetworkConfig = NetworkConfig()
+    il: ILConfig = ILConfig()
+    ppo: PPOConfig = PPOConfig()
+    eval: EvalConfig = EvalConfig()
+    log: LogConfig = LogConfig()
+
+    def __post_init__(self):
+        check_range("seeds", self.seeds, 1, 1024)
+        if self.network.encoder == "cnn" and self.env.obs != "bev":
+            raise ConfigError("'network.encoder' cnn needs 'env.obs' = 'bev'")
+        if self.network.encoder != "cnn" and self.env.obs != "vector":
+            raise ConfigError(f"'network.encoder' {self.network.encoder} needs 'env.obs' = 'vector'")
+        if self.network.head == "discrete" and self.env.action_space != "discrete":
+            raise ConfigError("'network.head' discrete needs 'env.action_space' = 'discrete'")
+        if self.network.head == "continuous" and self.env.action_space != "continuous":
+            raise ConfigError("'network.head' continuous needs 'env.action_space' = 'continuous'")
+
+
+def config_from_dict(data: dict) -> TrainConfig:
+    """Validate a nested dict over the defaults (sections given in part keep the rest)."""
+    return dataclass_from_dict(TrainConfig, _merge(config_to_dict(TrainConfig()), _coerce(data or {})))
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merge(base[k], v) if isinstance(v, dict) and isinstance(base.get(k), dict) else v
+    return out
+
+
+def _coerce(node):
+    """YAML 1.1 reads `1e-4` as a string: turn numeric-looking strings into floats."""
+    if isinstance(node, dict):
+        return {k: _coerce(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_coerce(v) for v in node]
+    if isinstance(node, str):
+        try:
+            return float(node)
+        except ValueError:
+            return node
+    return node
+
+
+def load_config(path: str | None = None, overrides: list[str] | None = None) -> TrainConfig:
+    """Read a YAML config (None: the built-in defaults), apply `key=value` overrides, validate."""
+    import yaml
+
+    data: dict = {}
+    if path:
+        with open(path) as f:
+            data = yaml.safe_load(f) or {}
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: the top level must be a mapping of sections")
+    return config_from_dict(apply_overrides(data, list(overrides or [])))
+
+
+def config_to_dict(cfg) -> dict:
+    """Plain nested dict (tuples as lists), e.g. to write the resolved config next to a run."""
+
+    def conv(v):
+        if isinstance(v, tuple):
+            return [conv(x) for x in v]
+        return v
+
+    out = {}
+    for f in dataclasses.fields(cfg):
+        v = getattr(cfg, f.name)
+        out[f.name] = config_to_dict(v) if dataclasses.is_dataclass(v) else conv(v)
+    return out
+

@@ -1,0 +1,203 @@
+"""The experiment behind `reconrl train`: IL, then PPO initialised from IL, then closed-loop
+evaluation of both on the held-out split (DAA off and each DAA behaviour).
+
+Layout of a run directory:
+  config.yaml          resolved config (a resumed run must match it)
+  ckpt/il, ckpt/ppo    orbax chunk checkpoints (full training state, RNG included)
+  policy_il, policy_rl exported policies (`reconrl eval --checkpoint DIR`)
+  log.jsonl, il.csv, ppo.csv, tb/   logs
+  results.json, results.md          the comparison table
+All `seeds` runs train at once (jax.vmap over seeds); tables report mean and std.
+"""
+from __future__ import annotations
+
+import os
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from agents import adversaries, il
+from agents.checkpoint import save_policy
+from agents.logging_utils import RunLogger
+from agents.networks import init_params, make_network
+from agents.runner import run_phase
+from agents.train_config import TrainConfig, config_to_dict
+from jaxsim.env import DrivingEnv
+
+
+def build_banks(cfg: TrainConfig):
+    """(train bank, held-out bank) from the configured source."""
+    sc = cfg.scenarios
+    if sc.source == "file":
+        from jaxsim.bank_io import load_bank
+
+        for name in ("train_path", "heldout_path"):
+            if not getattr(sc, name):
+                raise ValueError(f"'scenarios.{name}' is required when scenarios.source is 'file'")
+        return load_bank(sc.train_path), load_bank(sc.heldout_path)
+    from jaxsim.procedural import generate_bank
+
+    return generate_bank(sc.num_train, split="train", seed=sc.seed), generate_bank(sc.num_heldout, split="heldout", seed=sc.seed)
+
+
+def env_params_for(env: DrivingEnv, bank, cfg: TrainConfig):
+    params = env.default_params(bank)
+    return params.replace(rewards=params.rewards.replace(progress_weight=jnp.float32(cfg.ppo.progress_weight)))
+
+
+def imitation_pairs(env, params, cfg: TrainConfig) -> il.Pairs:
+    """Expert-log pairs on every train scenario, plus CTG cousin pairs when available."""
+    n = params.bank.num_scenarios
+    parts = [il.expert_pairs(env, params, np.arange(n))]
+    if cfg.ctg.enabled:
+        cousins = _ctg_pairs(env, params, cfg)
+        if cousins is not None:
+            parts.append(cousins)
+    return il.Pairs.concat(parts) if len(parts) > 1 else parts[0]
+
+
+def _ctg_pairs(env, params, cfg):
+    try:
+        from jaxsim.ctg.imitation import imitation_batch  # noqa: F401
+    except ImportError:
+        return None
+    from agents.ctg_data import cousin_pairs
+
+    return cousin_pairs(env, params, cfg)
+
+
+def _seed_keys(cfg: TrainConfig):
+    return jax.random.split(jax.random.PRNGKey(cfg.seed), cfg.seeds)
+
+
+def policy_meta(cfg: TrainConfig, obs_shape, kind: str) -> dict:
+    d = config_to_dict(cfg)
+    return {"kind": kind, "network": d["network"], "env": d["env"], "obs_shape": list(obs_shape), "seeds": cfg.seeds}
+
+
+def train_il(cfg, env, params, network, params0, out, logger, stop_after=None):
+    pairs = imitation_pairs(env, params, cfg)
+    init, chunk = il.make_il(cfg.il, network, pairs)
+    keys = jax.vmap(lambda k: jax.random.fold_in(k, 1))(_seed_keys(cfg))
+    state = jax.vmap(init)(keys, params0)
+    n_chunks = -(-cfg.il.steps // cfg.il.steps_per_chunk)
+    state, _, _ = run_phase(
+        "il", os.path.join(out, "ckpt", "il"), state, jax.jit(jax.vmap(chunk)), n_chunks,
+        cfg.il.steps_per_chunk * cfg.il.batch_size, "samples", logger, cfg.log.progress, stop_after,
+        summary=lambda m: f"loss={float(np.mean(m['il_loss'])):.3f}",
+    )  # fmt: skip
+    return state.params, pairs
+
+
+def train_ppo(cfg, env, params, network, init_p, out, logger, il_pairs=None, stop_after=None):
+    from agents.ppo import make_ppo
+
+    ppo = make_ppo(cfg.ppo, env, network, batched_params=True, il_pairs=il_pairs)
+    keys = _seed_keys(cfg)
+    behaviours = cfg.daa.behaviours if (cfg.daa.enabled and adversaries.daa_available()) else ()
+    env_params = adversaries.with_daa(params, cfg.ppo.num_envs, behaviours, jax.random.PRNGKey(cfg.seed + 7))
+    runner = jax.vmap(ppo.init, in_axes=(0, 0, None))(jax.vmap(lambda k: jax.random.fold_in(k, 2))(keys), init_p, env_params)
+    chunk = jax.jit(jax.vmap(ppo.chunk, in_axes=(0, None)))
+    n_chunks = -(-cfg.ppo.num_updates // cfg.ppo.updates_per_chunk)
+    units = cfg.ppo.updates_per_chunk * ppo.env_steps_per_update * cfg.seeds
+
+    def summary(m):
+        return (f"return={float(np.mean(m['return'][..., -1])):.3f} "
+                f"DCR={float(np.mean(m['dynamic_collision'][..., -1])):.3f} "
+                f"done={float(np.mean(m['route_completion'][..., -1])):.2f}")  # fmt: skip
+
+    runner, _, rate = run_phase(
+        "ppo", os.path.join(out, "ckpt", "ppo"), runner, lambda r: chunk(r, env_params), n_chunks, units,
+        "env_steps", logger, cfg.log.progress, stop_after, summary,
+    )  # fmt: skip
+    return runner.params, rate
+
+
+def evaluate_policies(cfg, env, heldout_params, network, policies: dict) -> dict:
+    """{condition: {policy name: aggregate_seeds(...)}} on every held-out scenario."""
+    from agents.eval_learned import aggregate_seeds, rollout_learned
+
+    n = heldout_params.bank.num_scenarios
+    ids = np.arange(n)
+    out: dict = {}
+    key = jax.random.PRNGKey(cfg.eval.seed)
+    conditions = adversaries.eval_conditions(cfg.daa.behaviours, cfg.eval.with_daa and cfg.daa.enabled)
+    daa_rows = [c for c in conditions if c[1]]
+    blocks = [("log-replay", adversaries.with_daa(heldout_params, n, (), key))]
+    if daa_rows:  # every behaviour in one batch: one compile, one rollout
+        parts = [adversaries.with_daa(heldout_params, n, beh, jax.random.fold_in(key, j)) for j, (_, beh) in enumerate(daa_rows)]
+        blocks.append(("daa", adversaries.stack_params(parts)))
+    for name, p in policies.items():
+        for block, env_p in blocks:
+            reps = 1 if block == "log-replay" else len(daa_rows)
+            eps = rollout_learned(env, network, p, env_p, np.tile(ids, reps), key)
+            if block == "log-replay":
+                out.setdefault("log-replay", {})[name] = aggregate_seeds(eps)
+            else:
+                for j, (row, _) in enumerate(daa_rows):
+                    out.setdefault(row, {})[name] = aggregate_seeds(eps, slice(j * n, (j + 1) * n))
+                all_daa = aggregate_seeds(eps)
+                out.setdefault("daa-all", {})[name] = all_daa
+    return out
+
+
+def run_training(cfg: TrainConfig, out: str, stop_after: int | None = None, banks=None) -> dict:
+    """Run the whole experiment into `out`; returns the results dict (also written as JSON/MD).
+
+    banks: optional (train, held-out) banks instead of `cfg.scenarios` (tests).
+    stop_after: interrupt each phase after this many chunks (tests of resuming).
+    """
+    from agents.report import comparison_markdown, write_results
+
+    t0 = time.perf_counter()
+    train_bank, heldout_bank = banks if banks is not None else build_banks(cfg)
+    env = DrivingEnv(cfg.env)
+    params = env_params_for(env, train_bank, cfg)
+    obs_shape = env.observation_shape(params)
+    network = make_network(cfg.network, cfg.env, obs_shape, jax.random.PRNGKey(cfg.seed))
+    params0 = init_params(cfg.network, cfg.env, obs_shape, _seed_keys(cfg))
+    logger = RunLogger(out, cfg.log.tensorboard)
+    results: dict = {"config": config_to_dict(cfg), "timing": {}}
+    policies: dict = {}
+    il_pairs = None
+    try:
+        start = params0
+        if cfg.il.enabled and cfg.il.steps > 0:
+            t = time.perf_counter()
+            il_params, il_pairs = train_il(cfg, env, params, network, params0, out, logger, stop_after)
+            results["timing"]["il_s"] = time.perf_counter() - t
+            held = il.expert_pairs(env, env_params_for(env, heldout_bank, cfg), np.arange(heldout_bank.num_scenarios))
+            accs = [il.accuracy(network, jax.tree.map(lambda x: x[s], il_params), held) for s in range(cfg.seeds)]
+            results["il_heldout_accuracy"] = {k: float(np.mean([a[k] for a in accs])) for k in accs[0]}
+            logger.log("il_eval", 0, results["il_heldout_accuracy"])
+            save_policy(os.path.join(out, "policy_il"), il_params, policy_meta(cfg, obs_shape, "il"))
+            policies["IL"] = il_params
+            start = il_params
+        if cfg.ppo.enabled and cfg.ppo.num_updates > 0:
+            if il_pairs is None and cfg.ppo.il_coef > 0:
+                il_pairs = imitation_pairs(env, params, cfg)
+            t = time.perf_counter()
+            rl_params, rate = train_ppo(cfg, env, params, network, start, out, logger, il_pairs, stop_after)
+            results["timing"]["ppo_s"] = time.perf_counter() - t
+            results["ppo_env_steps_per_s"] = rate
+            save_policy(os.path.join(out, "policy_rl"), rl_params, policy_meta(cfg, obs_shape, "rl"))
+            policies["RL"] = rl_params
+        if cfg.eval.enabled and policies:
+            t = time.perf_counter()
+            heldout_params = env_params_for(env, heldout_bank, cfg)
+            results["eval"] = evaluate_policies(cfg, env, heldout_params, network, policies)
+            results["timing"]["eval_s"] = time.perf_counter() - t
+            if cfg.eval.videos:
+                from agents.video import write_videos
+
+                name = list(policies)[-1]
+                results["videos"] = write_videos(env, heldout_params, network, policies[name], cfg, out, name)
+    finally:
+        logger.close()
+    results["timing"]["total_s"] = time.perf_counter() - t0
+    write_results(results, out)
+    if "eval" in results:
+        print(comparison_markdown(results))
+    return results

@@ -1,0 +1,69 @@
+"""`reconrl bench train`: PPO training throughput (env-steps/s, rollout + update) with the
+vector observation, at a given number of envs. Light top-level imports (bench convention).
+
+    reconrl bench train --num-envs 4096 --json out.json          # GPU machine
+    reconrl bench train --num-envs 64 --updates 4 --scenarios 16  # quick CPU check
+"""
+from __future__ import annotations
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--num-envs", type=int, default=4096, help="parallel envs (default %(default)s)")
+    p.add_argument("--num-steps", type=int, default=16, help="rollout length per update")
+    p.add_argument("--updates", type=int, default=10, help="timed PPO updates (after one warm-up chunk)")
+    p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--minibatches", type=int, default=4)
+    p.add_argument("--hidden", type=int, default=128)
+    p.add_argument("--substeps", type=int, default=5, help="log steps per env step (RAD: 5 = 0.5 s)")
+    p.add_argument("--scenarios", type=int, default=256, help="procedural training scenarios")
+    p.add_argument("--daa", action="store_true", help="DAA adversaries on (all behaviours)")
+    p.add_argument("--seeds", type=int, default=1, help="seeds trained at once (jax.vmap)")
+
+
+def run(args) -> dict:
+    import time
+
+    import jax
+    import numpy as np
+
+    from agents import adversaries
+    from agents.networks import init_params, make_network
+    from agents.ppo import make_ppo
+    from agents.train_config import DAA_BEHAVIOURS, load_config
+    from jaxsim.env import DrivingEnv
+    from jaxsim.procedural import generate_bank
+
+    cfg = load_config(None, [
+        f"ppo.num_envs={args.num_envs}", f"ppo.num_steps={args.num_steps}", f"ppo.updates_per_chunk={args.updates}",
+        f"ppo.epochs={args.epochs}", f"ppo.num_minibatches={args.minibatches}", f"network.hidden={args.hidden}",
+        f"env.substeps={args.substeps}", f"seeds={args.seeds}",
+    ])  # fmt: skip
+    env = DrivingEnv(cfg.env)
+    params = env.default_params(generate_bank(args.scenarios, split="train", seed=0))
+    obs_shape = env.observation_shape(params)
+    net = make_network(cfg.network, cfg.env, obs_shape, jax.random.PRNGKey(0))
+    ppo = make_ppo(cfg.ppo, env, net, batched_params=True)
+    behaviours = DAA_BEHAVIOURS if args.daa else ()
+    env_params = adversaries.with_daa(params, args.num_envs, behaviours, jax.random.PRNGKey(1))
+    keys = jax.random.split(jax.random.PRNGKey(0), args.seeds)
+    p0 = init_params(cfg.network, cfg.env, obs_shape, keys)
+    runner = jax.vmap(ppo.init, in_axes=(0, 0, None))(keys, p0, env_params)
+    chunk = jax.jit(jax.vmap(ppo.chunk, in_axes=(0, None)))
+    t0 = time.perf_counter()
+    runner, m = chunk(runner, env_params)
+    jax.block_until_ready(m)
+    compile_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    runner, m = chunk(runner, env_params)
+    jax.block_until_ready(m)
+    dt = time.perf_counter() - t0
+    steps = args.updates * ppo.env_steps_per_update * args.seeds
+    res = {
+        "num_envs": args.num_envs, "seeds": args.seeds, "num_steps": args.num_steps, "updates": args.updates,
+        "epochs": args.epochs, "minibatches": args.minibatches, "hidden": args.hidden, "substeps": args.substeps,
+        "daa": bool(args.daa), "obs_dim": int(np.prod(obs_shape)), "first_chunk_s": compile_s, "timed_s": dt,
+        "env_steps_per_s": steps / dt, "sim_steps_per_s": steps * args.substeps / dt,
+    }  # fmt: skip
+    print(f"PPO: {res['env_steps_per_s']:,.0f} env-steps/s ({res['sim_steps_per_s']:,.0f} log steps/s) "
+          f"with {args.num_envs} envs x {args.seeds} seed(s); first chunk (compile) {compile_s:.1f} s")  # fmt: skip
+    return res

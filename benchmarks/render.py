@@ -115,7 +115,7 @@ def overhead(args, bank, sb, size: int) -> dict:
                  packed=not args.unpacked)
     jin = render_inputs(bank, r.rig, b)
     idx, poses, views = (bridge.jax_to_torch(x) for x in jin)
-    g = sb.compose(idx.long(), poses)
+    g = r.scene_bank.compose(idx.long(), poses)  # the renderer holds the bank on its device
 
     def raw():
         return r.rasterize(g, views)

@@ -21,11 +21,12 @@ def check_range(name: str, value: Any, lo: float | None = None, hi: float | None
         raise ConfigError(f"'{name}' is {value!r}; allowed range: [{lo}, {hi}]")
 
 
-def dataclass_from_dict(cls, data: dict, prefix: str = ""):
+def dataclass_from_dict(cls, data: dict, prefix: str = "", base=None):
     """Build a (possibly nested) dataclass from a dict, rejecting unknown keys by name.
 
-    Nested dataclass fields take nested dicts; values are cast to the default's type
-    where that is unambiguous (int -> float, list -> tuple).
+    Keys not given keep their value in `base` (default: `cls()`), also inside nested
+    sections; values are cast to the default's type where that is unambiguous
+    (int -> float, list -> tuple).
     """
     if not isinstance(data, dict):
         raise ConfigError(f"'{prefix.rstrip('.') or cls.__name__}' must be a mapping, got {type(data).__name__}")
@@ -34,17 +35,17 @@ def dataclass_from_dict(cls, data: dict, prefix: str = ""):
     if unknown:
         raise ConfigError(f"unknown key(s) {[prefix + k for k in unknown]}; allowed keys under '{prefix.rstrip('.') or 'top level'}': {sorted(fields)}")
     kwargs = {}
-    defaults = cls()
+    defaults = cls() if base is None else base
     for name, value in data.items():
         default = getattr(defaults, name)
         if dataclasses.is_dataclass(default):
-            kwargs[name] = dataclass_from_dict(type(default), value, prefix + name + ".")
+            kwargs[name] = dataclass_from_dict(type(default), value, prefix + name + ".", base=default)
         elif isinstance(default, bool):
             if not isinstance(value, bool):
                 raise ConfigError(f"'{prefix + name}' must be true or false, got {value!r}")
             kwargs[name] = value
-        elif isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
-            kwargs[name] = float(value)
+        elif isinstance(default, float) and isinstance(value, (int, str)) and not isinstance(value, bool):
+            kwargs[name] = _as_float(value, prefix + name)
         elif isinstance(default, tuple) and isinstance(value, list):
             kwargs[name] = tuple(value)
         else:
@@ -52,9 +53,17 @@ def dataclass_from_dict(cls, data: dict, prefix: str = ""):
                 raise ConfigError(f"'{prefix + name}' must be {type(default).__name__}, got {value!r}")
             kwargs[name] = value
     try:
-        return cls(**kwargs)
+        return dataclasses.replace(defaults, **kwargs)
     except ConfigError as err:
         raise ConfigError(f"{prefix}{err}" if prefix and not str(err).startswith("'" + prefix) else str(err)) from err
+
+
+def _as_float(value, name: str) -> float:
+    """YAML 1.1 reads `1e-4` (no dot) as a string: accept numeric strings for float keys."""
+    try:
+        return float(value)
+    except ValueError:
+        raise ConfigError(f"'{name}' must be a number, got {value!r}") from None
 
 
 def apply_overrides(data: dict, overrides: list[str]) -> dict:

@@ -88,7 +88,8 @@ class TokenEncoder(nnx.Module):
             [blocks["ego"], blocks["route"].reshape(obs.shape[:-1] + (-1,)), blocks["road"]], axis=-1
         )
         ego = nnx.relu(self.ego(ego_in))
-        ag, ln = blocks["agents"], blocks["lanes"]
+        ag = blocks["agents"]
+        ln = blocks["lanes"].reshape(obs.shape[:-1] + (-1, blocks["lanes"].shape[-1]))  # lanes x points -> tokens
         ag_tok = self.agent(jnp.concatenate([ag, jnp.zeros_like(ag[..., :1])], axis=-1))
         ln_tok = self.lane(jnp.concatenate([ln, jnp.ones_like(ln[..., :1])], axis=-1))
         tokens = nnx.relu(jnp.concatenate([ag_tok, ln_tok], axis=-2))  # (..., K+M, E)

@@ -99,33 +99,38 @@ class ILState:
     step: jnp.ndarray
 
 
-def il_loss(network, params, obs, a_disc, a_cont, cfg):
-    """Behaviour-cloning loss for a batch: focal/CE per anchor head, or Gaussian NLL."""
+def il_loss(network, params, obs, a_disc, a_cont, cfg, heads: str = "both"):
+    """Behaviour-cloning loss for a batch: focal/CE per anchor head, or Gaussian NLL.
+
+    heads: "both", or "lat" to imitate only the lateral group (steer), leaving the
+    longitudinal group to RL (PPO's IL regulariser)."""
     out = network.apply(params, obs)
     if network.discrete:
         gamma = cfg.focal_gamma if cfg.loss == "focal" else 0.0
-        lat = losses.focal_loss(out.logits_lat, a_disc[..., 0], gamma, cfg.label_smoothing)
-        lon = losses.focal_loss(out.logits_lon, a_disc[..., 1], gamma, cfg.label_smoothing)
-        return lat + lon
-    return -jnp.mean(jnp.sum(pol.log_prob(out, a_cont), axis=-1))
+        sigma = getattr(cfg, "label_sigma", 0.0)
+        lat = losses.focal_loss(out.logits_lat, a_disc[..., 0], gamma, cfg.label_smoothing, sigma=sigma)
+        lon = losses.focal_loss(out.logits_lon, a_disc[..., 1], gamma, cfg.label_smoothing, sigma=sigma)
+        return lat + lon * (heads == "both")
+    lp = pol.log_prob(out, a_cont)  # (..., 2) [lateral, longitudinal]
+    return -jnp.mean(lp[..., 0] + lp[..., 1] * (heads == "both"))
 
 
-def make_il(cfg, network, pairs: Pairs):
-    """`init(key, params) -> ILState`, `chunk(state) -> (state, metrics)` running
-    `cfg.steps_per_chunk` optimiser steps on minibatches drawn from (valid) `pairs`."""
-    pairs = pairs.filtered()
-    m = int(pairs.obs.shape[0])
-    if m == 0:
-        raise ValueError("imitation learning found no valid expert pairs")
+def make_il(cfg, network, pairs: Pairs | None = None):
+    """`init(key, params) -> ILState`, `chunk(state, data=None) -> (state, metrics)` running
+    `cfg.steps_per_chunk` optimiser steps on minibatches drawn from (valid) `pairs`, or
+    from `data` (all-valid Pairs given per call, e.g. per seed after DAgger rounds)."""
+    if pairs is not None:
+        pairs = pairs.filtered()
+        if int(pairs.obs.shape[0]) == 0:
+            raise ValueError("imitation learning found no valid expert pairs")
     opt = optax.adamw(optax.cosine_decay_schedule(cfg.lr, max(cfg.steps, 1), 0.05), weight_decay=cfg.weight_decay)
 
     def init(key, params) -> ILState:
         return ILState(params=params, opt_state=opt.init(params), key=key, step=jnp.zeros((), jnp.int32))
 
-    def one_step(state: ILState, _):
+    def one_step(state: ILState, data: Pairs | None):
         key, k = jax.random.split(state.key)
-        idx = jax.random.randint(k, (cfg.batch_size,), 0, m)
-        batch = jax.tree.map(lambda x: x[idx], pairs)
+        batch = _draw(k, pairs, data, cfg.batch_size, getattr(cfg, "dagger_mix", 0.0))
         loss, grads = jax.value_and_grad(il_loss, argnums=1)(
             network, state.params, batch.obs, batch.action_discrete, batch.action_continuous, cfg
         )
@@ -133,11 +138,36 @@ def make_il(cfg, network, pairs: Pairs):
         params = optax.apply_updates(state.params, updates)
         return ILState(params=params, opt_state=opt_state, key=key, step=state.step + 1), loss
 
-    def chunk(state: ILState):
-        state, loss = jax.lax.scan(one_step, state, None, length=cfg.steps_per_chunk)
+    def chunk(state: ILState, data: Pairs | None = None):
+        if pairs is None and data is None:
+            raise ValueError("make_il without pairs: pass `data` to chunk")
+        state, loss = jax.lax.scan(lambda s, _: one_step(s, data), state, None, length=cfg.steps_per_chunk)
         return state, {"il_loss": jnp.mean(loss)}
 
     return init, chunk
+
+
+def _draw(key, base: Pairs | None, extra: Pairs | None, n: int, mix: float = 0.0) -> Pairs:
+    """n pairs from `base` and `extra` (either may be None): uniformly from their union,
+    or, with mix > 0, each pair from `extra` with probability `mix`."""
+    if extra is None or base is None:
+        data = base if extra is None else extra
+        return jax.tree.map(lambda x: x[jax.random.randint(key, (n,), 0, data.obs.shape[0])], data)
+    mb, me = base.obs.shape[0], extra.obs.shape[0]
+    k_idx, k_mix = jax.random.split(key)
+    idx = jax.random.randint(k_idx, (n,), 0, mb + me)
+    if mix > 0:  # re-draw the index within the chosen set
+        from_base = jax.random.uniform(k_mix, (n,)) >= mix
+        u = jax.random.uniform(k_idx, (n,))
+        idx = jnp.where(from_base, (u * mb).astype(jnp.int32), mb + (u * me).astype(jnp.int32))
+        idx = jnp.clip(idx, 0, mb + me - 1)
+    from_base = idx < mb
+
+    def pick(b, e):
+        sel = from_base.reshape((-1,) + (1,) * (b.ndim - 1))
+        return jnp.where(sel, b[jnp.minimum(idx, mb - 1)], e[jnp.maximum(idx - mb, 0)])
+
+    return jax.tree.map(pick, base, extra)
 
 
 def accuracy(network, params, pairs: Pairs, batch: int = 4096) -> dict:

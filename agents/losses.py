@@ -45,20 +45,30 @@ def value_loss(values, returns):
     return 0.5 * jnp.mean((values - returns) ** 2)
 
 
-def focal_loss(logits, targets, gamma: float = 0.0, label_smoothing: float = 0.0, weights=None):
+def focal_loss(logits, targets, gamma: float = 0.0, label_smoothing: float = 0.0, weights=None, sigma: float = 0.0):
     """Focal loss (Lin et al.) over classes; gamma = 0 is cross-entropy.
 
-    logits (..., C), targets (...) int, weights (...) or None. Returns the weighted mean.
+    logits (..., C), targets (...) int, weights (...) or None. sigma > 0 (in classes)
+    spreads the target over neighbouring classes with a Gaussian (ordinal bins such as
+    RAD's anchors: predicting the next anchor is nearly right, and the soft target says
+    so). Returns the weighted mean.
     """
     num = logits.shape[-1]
     logp = jax.nn.log_softmax(logits)
-    onehot = jax.nn.one_hot(targets, num)
+    onehot = ordinal_target(targets, num, sigma) if sigma else jax.nn.one_hot(targets, num)
     soft = onehot * (1.0 - label_smoothing) + label_smoothing / num
     focal = (1.0 - jnp.exp(logp)) ** gamma if gamma else 1.0
     per = -jnp.sum(soft * focal * logp, axis=-1)
     if weights is None:
         return jnp.mean(per)
     return jnp.sum(per * weights) / jnp.maximum(jnp.sum(weights), 1.0)
+
+
+def ordinal_target(targets, num: int, sigma: float):
+    """(..., num) Gaussian soft labels centred on `targets` (...) int, width `sigma` classes."""
+    d = jnp.arange(num) - targets[..., None]
+    w = jnp.exp(-0.5 * (d / sigma) ** 2)
+    return w / jnp.sum(w, axis=-1, keepdims=True)
 
 
 def directional_signal(logits, action):

@@ -92,7 +92,12 @@ class ILConfig:
     loss: str = "ce"
     focal_gamma: float = 2.0
     label_smoothing: float = 0.0
+    label_sigma: float = 0.0  # Gaussian soft labels over neighbouring anchors (in anchors; 0 = one-hot)
     steps_per_chunk: int = 500  # checkpoint and log every this many steps
+    dagger_rounds: int = 0  # DAgger: rounds of learner rollouts labelled by the expert (0 = plain BC)
+    dagger_repeats: int = 2  # episodes per training scenario in each DAgger round
+    dagger_steps: int = 0  # optimiser steps after each round (0 = il.steps / (rounds + 1))
+    dagger_mix: float = 0.5  # share of each batch drawn from DAgger pairs once there are some (0 = by count)
 
     def __post_init__(self):
         check_range("il.steps", self.steps, 0, 10_000_000)
@@ -103,6 +108,11 @@ class ILConfig:
         check_range("il.focal_gamma", self.focal_gamma, 0.0, 10.0)
         check_range("il.label_smoothing", self.label_smoothing, 0.0, 0.5)
         check_range("il.steps_per_chunk", self.steps_per_chunk, 1, 10_000_000)
+        check_range("il.label_sigma", self.label_sigma, 0.0, 30.0)
+        check_range("il.dagger_rounds", self.dagger_rounds, 0, 100)
+        check_range("il.dagger_repeats", self.dagger_repeats, 1, 1000)
+        check_range("il.dagger_steps", self.dagger_steps, 0, 10_000_000)
+        check_range("il.dagger_mix", self.dagger_mix, 0.0, 1.0)
 
 
 @dataclass(frozen=True)
@@ -130,6 +140,9 @@ class PPOConfig:
     max_grad_norm: float = 0.5
     aux_coef: float = 0.0  # RAD's auxiliary directional losses (0 = off)
     il_coef: float = 0.0  # IL regulariser on expert pairs (0 = off); RL:IL mixing
+    il_heads: str = "both"  # which action groups the IL regulariser imitates: both or lat
+    ttc_weight: float = 0.0  # longitudinal shaping: -w * max(0, 1 - TTC/ttc_horizon) per decision
+    ttc_horizon: float = 3.0  # s
     bootstrap_truncated: bool = True  # bootstrap V(final obs) at truncation
     progress_weight: float = 0.0  # reward shaping per metre of route progress
 
@@ -141,7 +154,9 @@ class PPOConfig:
         check_range("ppo.gae_lambda", self.gae_lambda, 0.0, 1.0)
         for name in ("clip_lat", "clip_lon"):
             check_range(f"ppo.{name}", getattr(self, name), 0.0, 1.0)
-        for name in ("vf_coef", "ent_coef", "max_grad_norm", "aux_coef", "il_coef", "progress_weight"):
+        check_choice("ppo.il_heads", self.il_heads, ("both", "lat"))
+        check_range("ppo.ttc_horizon", self.ttc_horizon, 0.1, 60.0)
+        for name in ("vf_coef", "ent_coef", "max_grad_norm", "aux_coef", "il_coef", "progress_weight", "ttc_weight"):
             check_range(f"ppo.{name}", getattr(self, name), 0.0, 1e6)
         if (self.num_envs * self.num_steps) % self.num_minibatches:
             raise ConfigError(

@@ -11,6 +11,7 @@ All `seeds` runs train at once (jax.vmap over seeds); tables report mean and std
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 
@@ -78,17 +79,47 @@ def policy_meta(cfg: TrainConfig, obs_shape, kind: str) -> dict:
 
 
 def train_il(cfg, env, params, network, params0, out, logger, stop_after=None):
+    """BC on expert (+ CTG) pairs, then `il.dagger_rounds` DAgger rounds, each its own
+    checkpointed phase (ckpt/il, ckpt/il_dagger1, ...) so a killed run resumes exactly."""
     pairs = imitation_pairs(env, params, cfg)
-    init, chunk = il.make_il(cfg.il, network, pairs)
+    rounds = cfg.il.dagger_rounds
+    round_steps = cfg.il.dagger_steps or max(cfg.il.steps // (rounds + 1), 1)
+    total = cfg.il.steps + rounds * round_steps
+    init, chunk = il.make_il(dataclasses.replace(cfg.il, steps=total), network, pairs)
     keys = jax.vmap(lambda k: jax.random.fold_in(k, 1))(_seed_keys(cfg))
     state = jax.vmap(init)(keys, params0)
-    n_chunks = -(-cfg.il.steps // cfg.il.steps_per_chunk)
+    summary = lambda m: f"loss={float(np.mean(m['il_loss'])):.3f}"  # noqa: E731
+    per = cfg.il.steps_per_chunk
     state, _, _ = run_phase(
-        "il", os.path.join(out, "ckpt", "il"), state, jax.jit(jax.vmap(chunk)), n_chunks,
-        cfg.il.steps_per_chunk * cfg.il.batch_size, "samples", logger, cfg.log.progress, stop_after,
-        summary=lambda m: f"loss={float(np.mean(m['il_loss'])):.3f}",
+        "il", os.path.join(out, "ckpt", "il"), state, jax.jit(jax.vmap(chunk)), -(-cfg.il.steps // per),
+        per * cfg.il.batch_size, "samples", logger, cfg.log.progress, stop_after, summary,
     )  # fmt: skip
+    extra = None
+    for r in range(1, rounds + 1):
+        from agents.dagger import pad_valid, visited_pairs
+
+        new = _dagger_round(cfg, env, params, network, state.params, r, visited_pairs, pad_valid)
+        extra = new if extra is None else jax.tree.map(lambda a, b: jnp.concatenate([a, b], axis=1), extra, new)
+        logger.log("il_dagger", r, {"pairs": float(extra.obs.shape[1])})
+        step = jax.jit(jax.vmap(chunk))
+        state, _, _ = run_phase(
+            f"il_dagger{r}", os.path.join(out, "ckpt", f"il_dagger{r}"), state, lambda st, d=extra: step(st, d),
+            -(-round_steps // per), per * cfg.il.batch_size, "samples", logger, cfg.log.progress, stop_after, summary,
+        )  # fmt: skip
     return state.params, pairs
+
+
+def _dagger_round(cfg, env, params, network, seed_params, r, visited_pairs, pad_valid):
+    """Expert-labelled states of each seed's own IL policy: one greedy episode per
+    training scenario plus `dagger_repeats - 1` sampled ones; (S, M, ...) all valid."""
+    n = params.bank.num_scenarios
+    key = jax.random.fold_in(jax.random.PRNGKey(cfg.seed + 13), r)
+    parts = [visited_pairs(env, params, network, seed_params, np.arange(n), key, sample=False)]
+    if cfg.il.dagger_repeats > 1:
+        ids = np.tile(np.arange(n), cfg.il.dagger_repeats - 1)
+        parts.append(visited_pairs(env, params, network, seed_params, ids, jax.random.fold_in(key, 1), sample=True))
+    both = jax.tree.map(lambda *xs: jnp.concatenate(xs, axis=1), *parts)
+    return pad_valid(both)
 
 
 def train_ppo(cfg, env, params, network, init_p, out, logger, il_pairs=None, stop_after=None):
@@ -117,29 +148,16 @@ def train_ppo(cfg, env, params, network, init_p, out, logger, il_pairs=None, sto
 
 def evaluate_policies(cfg, env, heldout_params, network, policies: dict) -> dict:
     """{condition: {policy name: aggregate_seeds(...)}} on every held-out scenario."""
-    from agents.eval_learned import aggregate_seeds, rollout_learned
+    from agents.eval_learned import evaluate_suite, rollout_learned
 
-    n = heldout_params.bank.num_scenarios
-    ids = np.arange(n)
-    out: dict = {}
     key = jax.random.PRNGKey(cfg.eval.seed)
     conditions = adversaries.eval_conditions(cfg.daa.behaviours, cfg.eval.with_daa and cfg.daa.enabled)
-    daa_rows = [c for c in conditions if c[1]]
-    blocks = [("log-replay", adversaries.with_daa(heldout_params, n, (), key))]
-    if daa_rows:  # every behaviour in one batch: one compile, one rollout
-        parts = [adversaries.with_daa(heldout_params, n, beh, jax.random.fold_in(key, j)) for j, (_, beh) in enumerate(daa_rows)]
-        blocks.append(("daa", adversaries.stack_params(parts)))
+    behaviours = [beh[0] for _, beh in conditions if beh]
+    out: dict = {}
     for name, p in policies.items():
-        for block, env_p in blocks:
-            reps = 1 if block == "log-replay" else len(daa_rows)
-            eps = rollout_learned(env, network, p, env_p, np.tile(ids, reps), key)
-            if block == "log-replay":
-                out.setdefault("log-replay", {})[name] = aggregate_seeds(eps)
-            else:
-                for j, (row, _) in enumerate(daa_rows):
-                    out.setdefault(row, {})[name] = aggregate_seeds(eps, slice(j * n, (j + 1) * n))
-                all_daa = aggregate_seeds(eps)
-                out.setdefault("daa-all", {})[name] = all_daa
+        rows = evaluate_suite(lambda env_p, ids, k: rollout_learned(env, network, p, env_p, ids, k), heldout_params, behaviours, key)
+        for row, agg in rows.items():
+            out.setdefault(row, {})[name] = agg
     return out
 
 

@@ -60,3 +60,22 @@ def test_policy_export_roundtrip(tmp_path):
     assert meta["seeds"] == 2 and cfg2.network == cfg.network and cfg2.env == cfg.env
     for a, b in zip(jax.tree.leaves(p), jax.tree.leaves(back)):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+@pytest.mark.slow
+def test_il_with_dagger_killed_and_resumed_matches_uninterrupted(tmp_path):
+    """DAgger rounds are phases of their own: a run killed inside one resumes exactly."""
+    from agents.runner import Interrupted as Stop
+    from agents.trainer import run_training
+
+    cfg = tiny_config("il.steps=10", "il.steps_per_chunk=10", "il.batch_size=32", "il.dagger_rounds=1",
+                      "il.dagger_steps=20", "ppo.enabled=false", "eval.enabled=false")  # fmt: skip
+    bank = speeds_bank(T=21)
+    run_training(cfg, str(tmp_path / "full"), banks=(bank, bank))
+    with pytest.raises(Stop):  # BC's single chunk ends, then killed after the DAgger round's first chunk
+        run_training(cfg, str(tmp_path / "cut"), stop_after=1, banks=(bank, bank))
+    run_training(cfg, str(tmp_path / "cut"), banks=(bank, bank))
+    _, full, _, _ = load_policy(str(tmp_path / "full" / "policy_il"))
+    _, cut, _, _ = load_policy(str(tmp_path / "cut" / "policy_il"))
+    for a, b in zip(jax.tree.leaves(full), jax.tree.leaves(cut)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))

@@ -77,3 +77,23 @@ def test_gpu_ppo_throughput_at_4096_envs():
     bench.add_arguments(p)
     res = bench.run(p.parse_args(["--num-envs", "4096", "--updates", "5", "--scenarios", "64"]))
     assert res["env_steps_per_s"] > 1e6, res  # a floor that catches a CPU fallback; the target is recorded in RESULTS.md
+
+
+def test_ttc_shaping_warns_before_lead_and_follower_collisions():
+    from builders import bank_of, straight_road
+
+    from agents.ppo import ttc_shaping
+
+    env = DrivingEnv(tiny_config().env)
+    # ego at 10 m/s: a 4 m/s car 15 m ahead (bumper gap 10.35 m, TTC 1.7 s), a 4 m/s car far behind,
+    # a car 15 m behind at 16 m/s closing on the ego, and an empty road
+    bank = bank_of(straight_road(T=21, A=2, speed=10.0, agents=[(15.0, 0.0, 0.0, 4.0)]),
+                   straight_road(T=21, A=2, speed=10.0, agents=[(-60.0, 0.0, 0.0, 4.0)]),
+                   straight_road(T=21, A=2, speed=10.0, agents=[(-15.0, 0.0, 0.0, 16.0)]),
+                   straight_road(T=21, A=2, speed=10.0))  # fmt: skip
+    params = env.default_params(bank)
+    fn = jax.jit(lambda i: ttc_shaping(env, env.reset_to(jax.random.PRNGKey(0), params, i)[1], params, 3.0))
+    ahead, opening, behind, empty = (float(fn(i)) for i in range(4))
+    np.testing.assert_allclose(ahead, 1.0 - (15.0 - 4.65) / 6.0 / 3.0, atol=0.05)
+    np.testing.assert_allclose(behind, ahead, atol=0.05)  # the mirror case
+    assert opening == 0.0 and empty == 0.0

@@ -12,12 +12,13 @@ from agents.scenario_source import add_bank_arguments, bank_from_args
 
 def add_parser(sub) -> None:
     p = sub.add_parser("eval", help="evaluate a policy in closed loop and print RAD's metrics")
-    p.add_argument("--policy", default="expert", help="scripted policy: expert or constant-velocity (default %(default)s)")
+    p.add_argument("--policy", default="expert", help="scripted policy: expert, constant-velocity or yielding (default %(default)s)")
+    p.add_argument("--substeps", type=int, default=1, help="scripted policy: log steps per decision (learners use 5) (default %(default)s)")
     p.add_argument("--action-space", default="discrete", help="discrete (RAD anchors) or continuous")
     p.add_argument("--json", default=None, help="write the metrics table to this JSON file")
     p.add_argument("--eval-seed", type=int, default=0, help="PRNG seed of the rollouts")
     p.add_argument("--checkpoint", default=None, help="learned policy: a run directory (policy_il/, policy_rl/) or a policy directory")
-    p.add_argument("--daa", default="none", help="with --checkpoint: none, all, or one DAA behaviour (default %(default)s)")
+    p.add_argument("--daa", default="none", help="DAA adversaries: none, all, or one behaviour (default %(default)s)")
     add_bank_arguments(p, split="heldout", num=200)
     p.set_defaults(run=run)
 
@@ -27,13 +28,30 @@ def evaluate_scripted(args) -> dict:
     from agents.evaluation import evaluate
     from jaxsim.env import DrivingEnv, EnvConfig
 
-    env = DrivingEnv(EnvConfig(action_space=args.action_space, obs="none"))
+    env = DrivingEnv(EnvConfig(action_space=args.action_space, obs="none", substeps=args.substeps))
     policy = make_policy(args.policy, env)
     bank = bank_from_args(args)
     params = env.default_params(bank)
+    if args.daa != "none":
+        return _scripted_daa(args, env, policy, params)
     ids = np.arange(bank.num_scenarios)
     row, _ = evaluate(env, params, policy, ids, jax.random.PRNGKey(args.eval_seed))
     return {args.policy: row}
+
+
+def _scripted_daa(args, env, policy, params) -> dict:
+    """Log replay plus DAA rows for a scripted policy, with the adversaries `reconrl train` evaluates on."""
+    from agents import adversaries
+    from agents.eval_learned import evaluate_suite, rollout_scripted
+    from agents.train_config import DAA_BEHAVIOURS
+
+    if args.daa not in ("all",) + DAA_BEHAVIOURS:
+        raise ValueError(f"--daa is {args.daa!r}; allowed: none, all, {', '.join(DAA_BEHAVIOURS)}")
+    if not adversaries.daa_available():
+        raise ValueError("--daa needs jaxsim.daa")
+    behaviours = list(DAA_BEHAVIOURS) if args.daa == "all" else [args.daa]
+    rows = evaluate_suite(lambda p, ids, k: rollout_scripted(env, policy, p, ids, k), params, behaviours, jax.random.PRNGKey(args.eval_seed))
+    return {f"{args.policy} [{cond}]": r["mean"] for cond, r in rows.items()}
 
 
 def run(args) -> int:

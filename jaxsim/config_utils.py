@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
+
+import numpy as np
 
 
 class ConfigError(ValueError):
@@ -15,10 +18,24 @@ def check_choice(name: str, value: Any, allowed: tuple) -> None:
 
 
 def check_range(name: str, value: Any, lo: float | None = None, hi: float | None = None) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    """Raise ConfigError unless `value` is a finite number in [lo, hi] (None: unbounded).
+
+    NaN and +-inf are always rejected: NaN compares false with every bound, so a plain
+    `lo <= value <= hi` test would let it through.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise ConfigError(f"'{name}' must be a number, got {value!r}")
+    if not math.isfinite(value):
+        raise ConfigError(f"'{name}' is {value!r}; it must be a finite number in [{lo}, {hi}]")
     if (lo is not None and value < lo) or (hi is not None and value > hi):
         raise ConfigError(f"'{name}' is {value!r}; allowed range: [{lo}, {hi}]")
+
+
+def check_finite(name: str, value: Any) -> None:
+    """Raise ConfigError if a number (or every element of a sequence) is NaN or inf."""
+    for v in (value if isinstance(value, (list, tuple)) else (value,)):
+        if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) and not math.isfinite(v):
+            raise ConfigError(f"'{name}' is {value!r}; it must be finite (no NaN or inf)")
 
 
 def dataclass_from_dict(cls, data: dict, prefix: str = "", base=None):
@@ -44,7 +61,7 @@ def dataclass_from_dict(cls, data: dict, prefix: str = "", base=None):
             if not isinstance(value, bool):
                 raise ConfigError(f"'{prefix + name}' must be true or false, got {value!r}")
             kwargs[name] = value
-        elif isinstance(default, float) and isinstance(value, (int, str)) and not isinstance(value, bool):
+        elif isinstance(default, float) and isinstance(value, (int, float, str)) and not isinstance(value, bool):
             kwargs[name] = _as_float(value, prefix + name)
         elif isinstance(default, tuple) and isinstance(value, list):
             kwargs[name] = tuple(value)
@@ -53,13 +70,24 @@ def dataclass_from_dict(cls, data: dict, prefix: str = "", base=None):
                 raise ConfigError(f"'{prefix + name}' must be {type(default).__name__}, got {value!r}")
             kwargs[name] = value
     try:
-        return dataclasses.replace(defaults, **kwargs)
+        out = dataclasses.replace(defaults, **kwargs)
     except ConfigError as err:
-        raise ConfigError(f"{prefix}{err}" if prefix and not str(err).startswith("'" + prefix) else str(err)) from err
+        msg = str(err)
+        if prefix and not msg.startswith("'" + prefix):  # name the key with its section
+            msg = "'" + prefix + msg[1:] if msg.startswith("'") else prefix + msg
+        raise ConfigError(msg) from err
+    for name, value in kwargs.items():  # keys without a range check: still no NaN/inf
+        if not dataclasses.is_dataclass(value):
+            check_finite(prefix + name, value)
+    return out
 
 
 def _as_float(value, name: str) -> float:
-    """YAML 1.1 reads `1e-4` (no dot) as a string: accept numeric strings for float keys."""
+    """YAML 1.1 reads `1e-4` (no dot) as a string: accept numeric strings for float keys.
+
+    Non-finite values pass through here; `dataclass_from_dict` refuses them after the
+    section's own range checks (whose message states the allowed range) have run.
+    """
     try:
         return float(value)
     except ValueError:

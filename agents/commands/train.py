@@ -4,6 +4,13 @@ With no arguments: the embedded default (configs/default.yaml) end to end on a C
 IL, PPO from IL, held-out evaluation of both with and without DAA adversaries, and the
 comparison table. An existing run directory is resumed from its last checkpoint when
 its saved config matches; `--fresh` starts over.
+
+Everything is checked before anything on disk changes: the config, the scenario files
+(loaded and validated), the `--json` path and the run directory. `--fresh` deletes only
+a directory that is recognisably one of our runs: it holds the marker file `RUN_MARKER`
+(written when the run directory is created) or, for runs made before the marker, a
+`config.yaml` with exactly our config sections. Any other non-empty folder is refused,
+with or without `--fresh`.
 """
 from __future__ import annotations
 
@@ -11,6 +18,11 @@ import os
 import shutil
 
 DEFAULT_CONFIG = os.path.join(os.path.dirname(__file__), "..", "..", "configs", "default.yaml")
+RUN_MARKER = ".reconrl-run"
+
+
+class RunDirError(ValueError):
+    """`--out` names something that is not (and cannot become) a run directory of ours."""
 
 
 def add_parser(sub) -> None:
@@ -36,12 +48,51 @@ def resolve(args):
     return cfg, out
 
 
+def is_run_dir(out: str) -> bool:
+    """True if `out` is a run directory written by `reconrl train` (marker or legacy layout)."""
+    import yaml
+
+    from agents.train_config import TrainConfig, config_to_dict
+
+    if os.path.isfile(os.path.join(out, RUN_MARKER)):
+        return True
+    saved = os.path.join(out, "config.yaml")
+    if not os.path.isfile(saved):
+        return False
+    try:
+        with open(saved) as f:
+            old = yaml.safe_load(f)
+    except (OSError, yaml.YAMLError):
+        return False
+    return isinstance(old, dict) and set(old) == set(config_to_dict(TrainConfig()))
+
+
+def check_out(out: str, fresh: bool) -> None:
+    """Refuse an `--out` we must not write into (or delete); changes nothing on disk."""
+    from jaxsim.io_utils import check_output_dir
+
+    check_output_dir(out, "--out")
+    if os.path.isdir(out) and os.listdir(out) and not is_run_dir(out):
+        action = "delete" if fresh else "write into"
+        raise RunDirError(
+            f"--out {out!r} is a non-empty folder that is not a reconrl run directory (no {RUN_MARKER} marker); "
+            f"refusing to {action} it. Give a new or empty folder, or an existing run directory"
+        )
+    if fresh and os.path.isdir(out) and not os.access(os.path.dirname(os.path.abspath(out)), os.W_OK):
+        raise RunDirError(f"--out {out!r}: --fresh cannot delete it (its parent folder is not writable)")
+
+
 def prepare_out(cfg, out: str, fresh: bool) -> None:
-    """Create `out`; refuse to resume a run whose saved config differs (names the keys)."""
+    """Create `out`; refuse to resume a run whose saved config differs (names the keys).
+
+    `--fresh` deletes `out` first, but only a recognisable run directory (`check_out`).
+    """
     import yaml
 
     from agents.train_config import config_to_dict
+    from jaxsim.io_utils import write_text
 
+    check_out(out, fresh)
     saved = os.path.join(out, "config.yaml")
     if fresh and os.path.isdir(out):
         shutil.rmtree(out)
@@ -54,8 +105,24 @@ def prepare_out(cfg, out: str, fresh: bool) -> None:
         if diff:
             raise ValueError(f"{out} holds a run with a different config (keys {diff}); use --fresh or another --out")
         print(f"resuming {out} from its last checkpoint")
-    with open(saved, "w") as f:
-        yaml.safe_dump(current, f, sort_keys=False)
+    write_text(os.path.join(out, RUN_MARKER), "reconrl train run directory: `reconrl train --fresh` may delete it\n")
+    write_text(saved, yaml.safe_dump(current, sort_keys=False))
+
+
+def load_inputs(cfg):
+    """(train, held-out) banks for a file source, loaded and validated now (None: procedural).
+
+    Raises ValueError naming the missing key or the bad file, before any output is touched.
+    """
+    sc = cfg.scenarios
+    if sc.source != "file":
+        return None
+    from jaxsim.bank_io import load_bank
+
+    for name in ("train_path", "heldout_path"):
+        if not getattr(sc, name):
+            raise ValueError(f"'scenarios.{name}' is required when scenarios.source is 'file'")
+    return load_bank(sc.train_path), load_bank(sc.heldout_path)
 
 
 def _diff(a, b, prefix=""):
@@ -67,16 +134,19 @@ def _diff(a, b, prefix=""):
 
 
 def run(args) -> int:
-    import json
+    from jaxsim.io_utils import check_output_file, write_json
 
     cfg, out = resolve(args)
+    if args.json:
+        check_output_file(args.json, "--json")
+    check_out(out, args.fresh)
+    banks = load_inputs(cfg)
     prepare_out(cfg, out, args.fresh)
     from agents.trainer import run_training
 
-    results = run_training(cfg, out)
+    results = run_training(cfg, out, banks=banks)
     print(f"run directory: {out} (results.md, results.json, policy_il/, policy_rl/)")
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=2, default=float)
+        write_json(args.json, results)
         print(f"wrote {args.json}")
     return 0

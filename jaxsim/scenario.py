@@ -212,7 +212,11 @@ def validate_arrays(arrays: dict, batched: bool) -> dict[str, int]:
                     f"field '{name}' has shape {arr.shape}, expected {('N',) * batched + template} with {sizes}"
                 )
         if np.issubdtype(arr.dtype, np.floating) and not np.all(np.isfinite(arr)):
-            raise ScenarioFormatError(f"field '{name}' contains NaN or inf")
+            where = ""
+            if batched:
+                bad = ~np.isfinite(arr.reshape(arr.shape[0], -1)).all(axis=1)
+                where = f"scene {int(np.argmax(bad))}: "
+            raise ScenarioFormatError(f"{where}field '{name}' contains NaN or inf; allowed: finite values")
     for req in ("T", "A", "L", "P"):
         if sizes.get(req, 0) < 1:
             raise ScenarioFormatError(f"size {req} must be >= 1, got {sizes.get(req)}")

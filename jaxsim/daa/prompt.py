@@ -22,6 +22,15 @@ Grammar (case-insensitive; punctuation ignored; one adversary per prompt):
              toward danger (shorter gaps and durations, stronger braking, slower end speed).
 A prompt without a behaviour, with two behaviours, or a cut-in without a side raises
 `PromptError`, whose message lists this vocabulary.
+
+Refused as well (the grammar has no negation, so guessing would do the opposite of what
+was asked):
+  negation       "not", "n't", "no" (except the phrase "no adversary"), "never",
+                 "without", "nor", "none", "neither" outside the ignored tail clause:
+                 "a vehicle on the right does not cut in" is an error, not a cut-in.
+  contradiction  "no adversary" together with a behaviour ("no adversary, a car merges").
+  length         prompts longer than MAX_PROMPT_CHARS characters.
+Parsing is linear in the prompt length (word scans and backtracking-free patterns).
 """
 from __future__ import annotations
 
@@ -46,7 +55,11 @@ INTENSITY_WORDS = {
 INTENSITY_LEVEL = {"mild": 0.15, "moderate": 0.5, "aggressive": 0.9}
 # +1: a larger value is more dangerous; -1: a smaller one is
 DANGER = {"trigger_gap": -1, "trigger_ttc": -1, "lat_duration": -1, "final_gap": -1, "decel": 1, "speed_offset": -1}
-TAIL = re.compile(r"\b(while|and|but|whereas)\b.*\b(other|rest|remaining)\b.*$|\bthe (other|rest|remaining)\b.*$")
+MAX_PROMPT_CHARS = 1000
+TAIL_CONJUNCTIONS = frozenset({"while", "and", "but", "whereas"})
+TAIL_SUBJECTS = frozenset({"other", "rest", "remaining"})
+NEGATIONS = frozenset({"not", "no", "never", "without", "nor", "none", "neither", "nobody", "nothing",
+                       "cannot", "dont", "doesnt", "didnt", "isnt", "wont", "arent", "shouldnt"})  # fmt: skip
 
 
 class PromptError(ConfigError):
@@ -75,29 +88,61 @@ def _found(patterns, text) -> bool:
     return any(re.search(p, text) for p in patterns)
 
 
+def strip_tail(words: list[str]) -> list[str]:
+    """Drop the clause about the other vehicles: from the first conjunction that has one of
+    TAIL_SUBJECTS after it, or from "the other/rest/remaining", whichever comes first.
+    One pass over the words (linear)."""
+    last_subject = max((k for k, w in enumerate(words) if w in TAIL_SUBJECTS), default=-1)
+    for j, w in enumerate(words):
+        if (w in TAIL_CONJUNCTIONS and j < last_subject) or (w == "the" and j + 1 < len(words) and words[j + 1] in TAIL_SUBJECTS):
+            return words[:j]
+    return words
+
+
+def _words(text: str) -> list[str]:
+    """Lower-case words of a prompt, apostrophes folded ("doesn't" -> "doesnt"), hyphens split."""
+    folded = text.lower().replace("\u2019", "'").replace("'", "")
+    return re.sub(r"[^a-z ]+", " ", folded.replace("-", " ")).split()
+
+
+def _short(text: str) -> str:
+    return repr(text) if len(text) <= 120 else repr(text[:100] + "...") + f" ({len(text)} characters)"
+
+
 def parse_prompt(text: str) -> tuple[Behaviour, str]:
     """(Behaviour, intensity name) for a prompt; raises PromptError (see module docstring)."""
     if not isinstance(text, str) or not text.strip():
         raise PromptError(f"empty prompt; the DAA grammar understands {vocabulary()}")
-    clean = re.sub(r"[^a-z\- ]+", " ", text.lower()).replace("-", " ")
-    clean = TAIL.sub("", re.sub(r"\s+", " ", clean)).strip()
+    if len(text) > MAX_PROMPT_CHARS:
+        raise PromptError(f"prompt of {len(text)} characters is longer than the limit of {MAX_PROMPT_CHARS}; "
+                          f"describe one adversary in a sentence")  # fmt: skip
+    words = strip_tail(_words(text))
+    clean = " ".join(words)
+    negated = [w for k, w in enumerate(words) if w in NEGATIONS and not (w == "no" and words[k + 1 : k + 2] == ["adversary"])]
+    if negated:
+        raise PromptError(f"prompt {_short(text)} contains a negation ({', '.join(repr(w) for w in negated)}), which the "
+                          f"grammar does not understand: say what the adversary does, or 'no adversary' for log "
+                          f"replay. The grammar understands {vocabulary()}")  # fmt: skip
     hits = [name for name, pats in BEHAVIOUR_WORDS.items() if _found(pats, clean)]
     acting = [h for h in hits if h != "keep_log"]
+    if acting and re.search(r"\bno adversary\b", clean):
+        raise PromptError(f"prompt {_short(text)} is contradictory: it says 'no adversary' and also {acting}; give "
+                          f"one. The grammar understands {vocabulary()}")  # fmt: skip
     if len(acting) > 1:
-        raise PromptError(f"prompt {text!r} names several behaviours {acting}; give one. The grammar understands {vocabulary()}")
+        raise PromptError(f"prompt {_short(text)} names several behaviours {acting}; give one. The grammar understands {vocabulary()}")
     if not hits:
-        raise PromptError(f"cannot parse prompt {text!r}: it names no behaviour. The grammar understands {vocabulary()}")
+        raise PromptError(f"cannot parse prompt {_short(text)}: it names no behaviour. The grammar understands {vocabulary()}")
     name = acting[0] if acting else "keep_log"
     left, right = bool(re.search(r"\bleft\b", clean)), bool(re.search(r"\bright\b", clean))
     if name == "cut_in":
         if left == right:
-            raise PromptError(f"prompt {text!r}: a cut-in needs exactly one side, 'left' or 'right'. The grammar understands {vocabulary()}")
+            raise PromptError(f"prompt {_short(text)}: a cut-in needs exactly one side, 'left' or 'right'. The grammar understands {vocabulary()}")
         behaviour = Behaviour.CUT_IN_LEFT if left else Behaviour.CUT_IN_RIGHT
     else:
         behaviour = Behaviour[name.upper()]
     levels = [k for k, pats in INTENSITY_WORDS.items() if _found(pats, clean)]
     if len(levels) > 1:
-        raise PromptError(f"prompt {text!r} mixes intensities {levels}; give one. The grammar understands {vocabulary()}")
+        raise PromptError(f"prompt {_short(text)} mixes intensities {levels}; give one. The grammar understands {vocabulary()}")
     return behaviour, (levels[0] if levels else "moderate")
 
 

@@ -17,6 +17,7 @@ COMMANDS = {
     "scenarios": "scenarios",
     "render": "render",
     "ctg": "ctg",
+    "recon": "recon",
 }
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 
+import numpy as np
 import torch
 
 from render_bridge import backends, cameras
@@ -68,8 +69,8 @@ def render_groundtruth(bank, scenario_idx: int, ego_poses, actor_poses, rig: cam
     return_points: also return surface points (V, C, H, W, 3) world m and alpha (V, C, H, W).
     """
     device = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    ego = torch.as_tensor(ego_poses, dtype=torch.float32, device=device)
-    poses = torch.as_tensor(actor_poses, dtype=torch.float32, device=device)
+    ego = torch.as_tensor(np.array(ego_poses, np.float32) if not torch.is_tensor(ego_poses) else ego_poses, dtype=torch.float32, device=device)
+    poses = torch.as_tensor(np.array(actor_poses, np.float32) if not torch.is_tensor(actor_poses) else actor_poses, dtype=torch.float32, device=device)
     if ego.ndim != 2 or ego.shape[1] != 3:
         raise ValueError(f"ego_poses must be (V, 3) [x, y, yaw], got {tuple(ego.shape)}")
     if poses.ndim != 3 or poses.shape[0] != ego.shape[0] or poses.shape[2] != 4:

@@ -37,8 +37,8 @@ def psnr_per_image(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return 10.0 * torch.log10(1.0 / mse.clamp_min(1e-12))
 
 
-def _window(size: int = 11, sigma: float = 1.5, device=None) -> torch.Tensor:
-    x = torch.arange(size, dtype=torch.float32, device=device) - (size - 1) / 2
+def _window(size: int = 11, sigma: float = 1.5, device=None, dtype=torch.float32) -> torch.Tensor:
+    x = torch.arange(size, dtype=dtype, device=device) - (size - 1) / 2
     g = torch.exp(-(x**2) / (2 * sigma**2))
     g = g / g.sum()
     return (g[:, None] * g[None, :])[None, None]
@@ -53,7 +53,7 @@ def ssim_map(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         raise ValueError(f"ssim needs images of at least 11x11 pixels, got {w}x{h}")
     x = a.reshape(-1, h, w, d).permute(0, 3, 1, 2).reshape(-1, 1, h, w)
     y = b.reshape(-1, h, w, d).permute(0, 3, 1, 2).reshape(-1, 1, h, w)
-    win = _window(device=a.device).to(a.dtype)
+    win = _window(device=a.device, dtype=a.dtype)
     mx, my = F.conv2d(x, win), F.conv2d(y, win)
     sxx = F.conv2d(x * x, win) - mx * mx
     syy = F.conv2d(y * y, win) - my * my

@@ -79,7 +79,8 @@ class ReconScene:
     def _rig_arrays(self, rig: cameras.RigConfig | None):
         if rig is None:
             c = self.calib
-            return (torch.as_tensor(c["Ks"], device=self.device), torch.as_tensor(c["cam_to_ego"], device=self.device),
+            return (torch.as_tensor(c["Ks"], dtype=torch.float32, device=self.device),
+                    torch.as_tensor(c["cam_to_ego"], dtype=torch.float32, device=self.device),
                     int(c["width"]), int(c["height"]), 0.1, 500.0)  # fmt: skip
         return (torch.as_tensor(cameras.intrinsics(rig), device=self.device),
                 torch.as_tensor(cameras.camera_to_ego(rig), device=self.device), rig.width, rig.height, rig.near, rig.far)  # fmt: skip
@@ -147,7 +148,7 @@ class ReconScene:
         logits = torch.load(os.path.join(directory, "sky.pt"), weights_only=True)["logits"]
         sky = CubeSky(logits.shape[1], device=device)
         sky.logits.data.copy_(logits)
-        calib = {k: (np.asarray(v) if k in ("Ks", "cam_to_ego") else v) for k, v in doc["calib"].items()}
+        calib = {k: (np.asarray(v, np.float32) if k in ("Ks", "cam_to_ego") else v) for k, v in doc["calib"].items()}
         return ReconScene(params, sky, calib, timeline, doc["meta"])
 
     # ------------------------------------------------------------------ save / load
@@ -169,7 +170,7 @@ class ReconScene:
             raise ValueError(f"{path}: field 'params' lacks {absent}")
         sky = CubeSky(d["sky"].shape[1], backend=d.get("sky_backend", "auto"))
         sky.logits.data.copy_(d["sky"])
-        calib = {k: (np.asarray(v) if k in ("Ks", "cam_to_ego") else v) for k, v in d["calib"].items()}
+        calib = {k: (np.asarray(v, np.float32) if k in ("Ks", "cam_to_ego") else v) for k, v in d["calib"].items()}
         timeline = {k: np.asarray(v) for k, v in d["timeline"].items()}
         return ReconScene(d["params"], sky, calib, timeline, d["meta"]).to(device or "cpu")
 

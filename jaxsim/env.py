@@ -9,6 +9,13 @@ One env is simulated per call; batch with `jaxsim.wrappers.VmapWrapper`, which k
 the scenario bank unbatched so thousands of envs share it. The ego moves by the
 bicycle model; other agents replay the log (`current_agents`). Events end the episode
 (`terminated`); reaching the end of the log or `max_steps` sets `truncated`.
+
+Checks (validate at the boundary, nothing per step inside jit): an action's shape is
+checked when `step` is traced (`jaxsim.actions.ActionError`); a NaN/inf action becomes
+the documented safe action of its space (see `jaxsim.actions`), or raises with
+`EnvConfig(debug=True)`. `reset_to` with a concrete out-of-range scenario id raises
+`ScenarioIndexError`; under `jax.jit`/`vmap` the id is a tracer and cannot be checked,
+so it is clamped into [0, N-1] (JAX's indexing rule): check ids before jitting.
 """
 from __future__ import annotations
 
@@ -21,6 +28,7 @@ from flax import struct
 from jaxsim import actions as act
 from jaxsim import events as ev_lib
 from jaxsim import metrics as met
+from jaxsim.base import Env
 from jaxsim.config_utils import check_choice, check_range
 from jaxsim.daa.behaviours import AdvState, adversary_step
 from jaxsim.daa.params import DAAParams
@@ -38,7 +46,9 @@ class EnvConfig:
     substeps: log steps simulated per env step (action repeat); events are checked at
       every substep.
     max_steps: cap on env steps per episode (0 = until the end of the log).
-    obs: "none", "vector" or "bev" (see jaxsim.observations).
+    obs: "none", "vector" or "bev" (see jaxsim.observations); "camera" observes like
+      "vector" here (the privileged vector: ego-state source and perception target),
+      and render_bridge's camera wrappers add the images a camera policy sees.
     debug: check for NaN/inf in the state after every step (slow; raises on the host).
     """
 
@@ -55,7 +65,7 @@ class EnvConfig:
 
     def __post_init__(self):
         check_choice("action_space", self.action_space, ("discrete", "continuous"))
-        check_choice("obs", self.obs, ("none", "vector", "bev"))
+        check_choice("obs", self.obs, ("none", "vector", "bev", "camera"))
         check_range("substeps", self.substeps, 1, 50)
         check_range("max_steps", self.max_steps, 0, 100_000)
         check_range("num_obs_agents", self.num_obs_agents, 1, 256)
@@ -110,12 +120,20 @@ class EnvState:
     adv: AdvState  # DAA adversary (inert when params.daa.enabled is False)
 
 
-class DrivingEnv:
-    """Closed-loop driving on a scenario bank. See module docstring."""
+class DrivingEnv(Env):
+    """Closed-loop driving on a scenario bank (the innermost `jaxsim.base.Env`). See module docstring."""
 
     def __init__(self, config: EnvConfig = EnvConfig()):
-        self.config = config
-        self.discrete_spec = act.DiscreteActionSpec()
+        self._config = config
+        self._discrete_spec = act.DiscreteActionSpec()
+
+    @property
+    def config(self) -> EnvConfig:
+        return self._config
+
+    @property
+    def discrete_spec(self) -> act.DiscreteActionSpec:
+        return self._discrete_spec
 
     # ---- parameters ----
     def default_params(self, bank: Scenario) -> EnvParams:
@@ -153,29 +171,25 @@ class DrivingEnv:
         return agents, valid, sizes
 
     # ---- reset ----
-    def reset(self, key: jax.Array, params: EnvParams):
-        """Start an episode on a uniformly sampled scenario -> (obs, state)."""
-        state = self.reset_state(key, params)
-        return self.observe(state, params), state
-
     def reset_state(self, key: jax.Array, params: EnvParams) -> EnvState:
-        """`reset` without the observation."""
+        """Start an episode on a uniformly sampled scenario (`reset` without the observation)."""
         key_idx, key_init = jax.random.split(key)
         idx = jax.random.randint(key_idx, (), 0, params.bank.ego_traj.shape[0])
         return self.init_state(key_init, params, idx, params.bank.ego_traj[idx], jnp.sum(params.bank.ego_valid[idx]))
 
     def reset_to(self, key: jax.Array, params: EnvParams, scenario_idx):
-        """Start an episode on scenario `scenario_idx` following its expert log."""
+        """Start an episode on scenario `scenario_idx` following its expert log -> (obs, state)."""
+        state = self.reset_to_state(key, params, scenario_idx)
+        return self.observe(state, params), state
+
+    def reset_to_state(self, key: jax.Array, params: EnvParams, scenario_idx) -> EnvState:
+        """`reset_to` without the observation."""
         bank = params.bank
+        _check_scenario_idx(scenario_idx, bank)  # eager only; traced ids are clamped (module docstring)
         idx = jnp.asarray(scenario_idx, jnp.int32)
         route = bank.ego_traj[idx]
         route_len = jnp.sum(bank.ego_valid[idx]).astype(jnp.int32)
-        return self.reset_on_route(key, params, idx, route, route_len)
-
-    def reset_on_route(self, key, params: EnvParams, scenario_idx, route, route_len):
-        """Start on scenario `scenario_idx` at `route[0]`, following `route` (T, 4) -> (obs, state)."""
-        state = self.init_state(key, params, scenario_idx, route, route_len)
-        return self.observe(state, params), state
+        return self.init_state(key, params, idx, route, route_len)
 
     def init_state(self, key, params: EnvParams, scenario_idx, route, route_len) -> EnvState:
         """The state at the start of an episode on `route` (T, 4) with `route_len` valid points."""
@@ -240,6 +254,7 @@ class DrivingEnv:
 
         info: reward_lat, reward_lon (RAD's two groups), the step's `Events`, and
         `metrics`, the episode's running metrics (final once the episode is done).
+        action: shape (2,) (checked at trace time); NaN/inf -> the safe action.
         """
         state, reward, terminated, truncated, info = self.transition(key, state, action, params)
         return self.observe(state, params), state, reward, terminated, truncated, info
@@ -251,6 +266,8 @@ class DrivingEnv:
         """
         del key
         cfg = self.config
+        act.check_action_shape(action, cfg.action_space)  # trace time: a wrong shape never compiles
+        raw_action, action = action, act.safe_action(action, cfg.action_space, self.discrete_spec, params.dynamics)
         new, events, jerk, jerk_valid = self._substep(state, action, params)
         progress0 = state.progress
         if cfg.substeps > 1:
@@ -279,7 +296,7 @@ class DrivingEnv:
         reward_lat = -rp.event_penalty * (events.static_collision | events.position_deviation | events.heading_deviation)
         reward = reward_lon + reward_lat
         if cfg.debug:
-            _check_finite(new, action)
+            _check_finite(new, raw_action)
         info = {"reward_lat": reward_lat, "reward_lon": reward_lon, "events": events, "metrics": metrics}
         return new, reward, terminated, truncated, info
 
@@ -311,3 +328,24 @@ def _check_finite(state: EnvState, action) -> None:
 
     jax.debug.callback(report, state.ego, jnp.asarray(action, jnp.float32), state.t)
 
+
+
+class ScenarioIndexError(ValueError):
+    """`reset_to` got a scenario id outside the bank."""
+
+
+def _check_scenario_idx(scenario_idx, bank: Scenario) -> None:
+    """Raise ScenarioIndexError for a concrete id outside [0, N); tracers pass (see module docstring)."""
+    if isinstance(scenario_idx, jax.core.Tracer):
+        return
+    import numpy as np
+
+    n = bank.ego_traj.shape[0]
+    idx = np.asarray(scenario_idx)
+    if idx.shape != () or not (np.issubdtype(idx.dtype, np.integer) or idx.dtype == bool):
+        if idx.shape == () and np.issubdtype(idx.dtype, np.floating) and float(idx).is_integer():
+            idx = idx.astype(np.int64)
+        else:
+            raise ScenarioIndexError(f"scenario_idx must be one integer, got {scenario_idx!r}; allowed: 0..{n - 1}")
+    if not 0 <= int(idx) < n:
+        raise ScenarioIndexError(f"scenario_idx {int(idx)} is out of range; allowed: 0..{n - 1} (the bank holds {n} scenarios)")

@@ -3,13 +3,13 @@ so the deviation events, ADD and route completion are measured against it.
 
 Two ways to get the cousins:
   online       `CousinResetWrapper(env, cfg)` generates `cfg.num_cousins` candidates in
-               every `reset` (no setup, any params; but `AutoResetWrapper` evaluates
-               `reset` at every step, so keep `num_cousins` small, e.g. 2-4).
+               every reset (no setup, any params; but `AutoResetWrapper` evaluates a
+               reset at every step, so keep `num_cousins` small, e.g. 2-4).
   precomputed  `params = with_cousin_bank(params, build_cousin_bank(key, params, cfg))`
                stores (N, K, T, 4) routes next to the bank in a `CousinParams`; `reset`
                then only indexes it. Like the bank, the cousin bank is shared by all
-               envs; `VmapWrapper(..., batched_params=True)` does not yet know that (it
-               would map the cousin bank along the env axis), so use shared params.
+               envs (`CousinParams.SHARED_FIELDS`, which `params_axes` and
+               `broadcast_params` honour), also with `batched_params=True`.
 
     env = VmapWrapper(AutoResetWrapper(CousinResetWrapper(DrivingEnv(cfg), CTGConfig(num_cousins=4))), n)
 """
@@ -22,7 +22,7 @@ from flax import struct
 from jaxsim.ctg.config import CTGConfig
 from jaxsim.ctg.cousins import generate_cousins, sample_cousins
 from jaxsim.env import EnvParams
-from jaxsim.wrappers import Wrapper
+from jaxsim.base import Wrapper
 
 
 @struct.dataclass
@@ -72,7 +72,9 @@ def pick_route(key, routes, route_len, accepted, expert_route, expert_len, p_exp
 
 
 class CousinResetWrapper(Wrapper):
-    """`reset` / `reset_to` start on an accepted cousin of the scenario (see module doc).
+    """Every episode starts on an accepted cousin of its scenario (see module doc):
+    `reset`, `reset_to` and the resets of an auto-reset wrapper above this one, since
+    all of them go through the `reset_state` / `reset_to_state` primitives.
 
     p_expert: probability of starting on the expert log instead.
     """
@@ -84,12 +86,12 @@ class CousinResetWrapper(Wrapper):
         self.cfg = cfg
         self.p_expert = p_expert
 
-    def reset(self, key, params: EnvParams):
+    def reset_state(self, key, params: EnvParams):
         k_idx, k_rest = jax.random.split(key)
         idx = jax.random.randint(k_idx, (), 0, params.bank.ego_traj.shape[0])
-        return self.reset_to(k_rest, params, idx)
+        return self.reset_to_state(k_rest, params, idx)
 
-    def reset_to(self, key, params: EnvParams, scenario_idx):
+    def reset_to_state(self, key, params: EnvParams, scenario_idx):
         bank = params.bank
         idx = jnp.asarray(scenario_idx, jnp.int32)
         k_gen, k_pick, k_env = jax.random.split(key, 3)
@@ -101,4 +103,4 @@ class CousinResetWrapper(Wrapper):
             routes, lens, ok = c.route, c.route_len, c.accepted
         expert_len = jnp.sum(bank.ego_valid[idx]).astype(jnp.int32)
         route, length, _ = pick_route(k_pick, routes, lens, ok, bank.ego_traj[idx], expert_len, self.p_expert)
-        return self.env.reset_on_route(k_env, params, idx, route, length)
+        return self.env.init_state(k_env, params, idx, route, length)

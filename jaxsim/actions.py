@@ -25,7 +25,15 @@ from jaxsim.kinematics import DynamicsParams, clip_controls
 
 @struct.dataclass(frozen=True)
 class DiscreteActionSpec:
-    """Static description of RAD's anchor grid (hashable)."""
+    """Static description of RAD's anchor grid (hashable).
+
+    An action is `[i_lat, i_lon]`, shape (2,) per env (checked when `step` is traced:
+    any other shape raises `ActionError`). Integer indices outside the grid are clipped.
+    A floating-point action with NaN/inf is replaced by the safe action: the centre
+    lateral anchor and the first longitudinal one (no lateral offset, stop here), i.e.
+    braking as hard as the limits allow with the wheels straight (`safe_action`); with
+    `EnvConfig(debug=True)` the step raises instead.
+    """
 
     num_lat: int = struct.field(pytree_node=False, default=61)
     num_lon: int = struct.field(pytree_node=False, default=61)
@@ -128,7 +136,10 @@ def reachable_mask(
 
 @struct.dataclass(frozen=True)
 class ContinuousActionSpec:
-    """Continuous [accel m/s^2, steer rad]; values outside the limits are clipped."""
+    """Continuous [accel m/s^2, steer rad], shape (2,) per env (checked when `step` is
+    traced); values outside the limits are clipped. An action with any NaN/inf entry is
+    replaced by the safe action [-max_decel, 0] (brake as hard as allowed, wheels
+    straight; `safe_action`); with `EnvConfig(debug=True)` the step raises instead."""
 
     dim: int = struct.field(pytree_node=False, default=2)
 
@@ -142,3 +153,31 @@ def normalized_to_controls(action: jnp.ndarray, p: DynamicsParams) -> jnp.ndarra
     a = jnp.clip(action, -1.0, 1.0)
     accel = jnp.where(a[..., 0] >= 0, a[..., 0] * p.max_accel, a[..., 0] * p.max_decel)
     return jnp.stack([accel, a[..., 1] * p.max_steer], axis=-1)
+
+
+class ActionError(ValueError):
+    """An action of the wrong shape for the env's action space."""
+
+
+def check_action_shape(action, space: str) -> None:
+    """Trace-time check that one env's action has shape (2,) (static: costs nothing under jit)."""
+    shape = jnp.shape(action)
+    if shape != (2,):
+        what = "[i_lat, i_lon] anchor indices" if space == "discrete" else "[accel m/s^2, steer rad]"
+        raise ActionError(f"action has shape {shape}; the {space} action space takes shape (2,): {what} per env "
+                          f"(batch envs with jaxsim.wrappers.VmapWrapper, which adds a leading axis)")  # fmt: skip
+
+
+def safe_action(action, space: str, spec: DiscreteActionSpec, p: DynamicsParams):
+    """`action` with a non-finite one replaced by the documented safe action (see the specs).
+
+    Integer actions cannot be NaN and pass through unchanged.
+    """
+    action = jnp.asarray(action)
+    if not jnp.issubdtype(action.dtype, jnp.floating):
+        return action
+    if space == "discrete":
+        safe = jnp.asarray([spec.num_lat // 2, 0], action.dtype)
+    else:
+        safe = jnp.stack([-jnp.asarray(p.max_decel, action.dtype), jnp.zeros((), action.dtype)])
+    return jnp.where(jnp.all(jnp.isfinite(action)), action, safe)

@@ -28,13 +28,16 @@ HORIZON_STEPS = 5  # RAD's 0.5 s anchor horizon at 10 Hz
 
 @struct.dataclass
 class Pairs:
-    """Imitation pairs, (M, ...) each: obs, action_discrete (M, 2) int32 [i_lat, i_lon],
-    action_continuous (M, 2) normalised [accel, steer], valid (M,) bool."""
+    """Imitation pairs, (M, ...) each: obs (an array, or a dict of arrays for camera
+    observations), action_discrete (M, 2) int32 [i_lat, i_lon], action_continuous (M, 2)
+    normalised [accel, steer], valid (M,) bool; privileged (M, D) the vector observation
+    when the perception head is trained (camera pairs), else None."""
 
     obs: jnp.ndarray
     action_discrete: jnp.ndarray
     action_continuous: jnp.ndarray
     valid: jnp.ndarray
+    privileged: jnp.ndarray | None = None
 
     def filtered(self) -> "Pairs":
         """Keep valid pairs only (host-side, shapes change)."""
@@ -99,29 +102,35 @@ class ILState:
     step: jnp.ndarray
 
 
-def il_loss(network, params, obs, a_disc, a_cont, cfg, heads: str = "both"):
+def il_loss(network, params, obs, a_disc, a_cont, cfg, heads: str = "both", privileged=None, perception_coef=0.0):
     """Behaviour-cloning loss for a batch: focal/CE per anchor head, or Gaussian NLL.
 
     heads: "both", or "lat" to imitate only the lateral group (steer), leaving the
-    longitudinal group to RL (PPO's IL regulariser)."""
+    longitudinal group to RL (PPO's IL regulariser). perception_coef > 0 adds the
+    camera networks' perception loss: mean squared error of the predicted privileged
+    observation against `privileged` (..., D)."""
     out = network.apply(params, obs)
+    extra = 0.0
+    if perception_coef > 0:
+        extra = perception_coef * jnp.mean(jnp.square(out.perception - privileged))
     if network.discrete:
         gamma = cfg.focal_gamma if cfg.loss == "focal" else 0.0
         sigma = getattr(cfg, "label_sigma", 0.0)
         lat = losses.focal_loss(out.logits_lat, a_disc[..., 0], gamma, cfg.label_smoothing, sigma=sigma)
         lon = losses.focal_loss(out.logits_lon, a_disc[..., 1], gamma, cfg.label_smoothing, sigma=sigma)
-        return lat + lon * (heads == "both")
+        return lat + lon * (heads == "both") + extra
     lp = pol.log_prob(out, a_cont)  # (..., 2) [lateral, longitudinal]
-    return -jnp.mean(lp[..., 0] + lp[..., 1] * (heads == "both"))
+    return -jnp.mean(lp[..., 0] + lp[..., 1] * (heads == "both")) + extra
 
 
-def make_il(cfg, network, pairs: Pairs | None = None):
+def make_il(cfg, network, pairs: Pairs | None = None, perception_coef: float = 0.0):
     """`init(key, params) -> ILState`, `chunk(state, data=None) -> (state, metrics)` running
     `cfg.steps_per_chunk` optimiser steps on minibatches drawn from (valid) `pairs`, or
-    from `data` (all-valid Pairs given per call, e.g. per seed after DAgger rounds)."""
+    from `data` (all-valid Pairs given per call, e.g. per seed after DAgger rounds).
+    perception_coef > 0 also trains the perception head on the pairs' `privileged`."""
     if pairs is not None:
         pairs = pairs.filtered()
-        if int(pairs.obs.shape[0]) == 0:
+        if int(pairs.valid.shape[0]) == 0:
             raise ValueError("imitation learning found no valid expert pairs")
     opt = optax.adamw(optax.cosine_decay_schedule(cfg.lr, max(cfg.steps, 1), 0.05), weight_decay=cfg.weight_decay)
 
@@ -132,8 +141,9 @@ def make_il(cfg, network, pairs: Pairs | None = None):
         key, k = jax.random.split(state.key)
         batch = _draw(k, pairs, data, cfg.batch_size, getattr(cfg, "dagger_mix", 0.0))
         loss, grads = jax.value_and_grad(il_loss, argnums=1)(
-            network, state.params, batch.obs, batch.action_discrete, batch.action_continuous, cfg
-        )
+            network, state.params, batch.obs, batch.action_discrete, batch.action_continuous, cfg,
+            privileged=batch.privileged, perception_coef=perception_coef,
+        )  # fmt: skip
         updates, opt_state = opt.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
         return ILState(params=params, opt_state=opt_state, key=key, step=state.step + 1), loss
@@ -152,8 +162,8 @@ def _draw(key, base: Pairs | None, extra: Pairs | None, n: int, mix: float = 0.0
     or, with mix > 0, each pair from `extra` with probability `mix`."""
     if extra is None or base is None:
         data = base if extra is None else extra
-        return jax.tree.map(lambda x: x[jax.random.randint(key, (n,), 0, data.obs.shape[0])], data)
-    mb, me = base.obs.shape[0], extra.obs.shape[0]
+        return jax.tree.map(lambda x: x[jax.random.randint(key, (n,), 0, data.valid.shape[0])], data)
+    mb, me = base.valid.shape[0], extra.valid.shape[0]
     k_idx, k_mix = jax.random.split(key)
     idx = jax.random.randint(k_idx, (n,), 0, mb + me)
     if mix > 0:  # re-draw the index within the chosen set
@@ -176,8 +186,8 @@ def accuracy(network, params, pairs: Pairs, batch: int = 4096) -> dict:
     pairs = pairs.filtered()
     fn = jax.jit(network.apply)
     sums = np.zeros(5)
-    for s in range(0, int(pairs.obs.shape[0]), batch):
-        out = fn(params, pairs.obs[s : s + batch])
+    for s in range(0, int(pairs.valid.shape[0]), batch):
+        out = fn(params, jax.tree.map(lambda x: x[s : s + batch], pairs.obs))
         if network.discrete:
             pred = np.asarray(pol.mode(out))
             tgt = np.asarray(pairs.action_discrete[s : s + batch])

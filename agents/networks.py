@@ -10,10 +10,15 @@ functional (the approach the NNX docs recommend for `lax.scan` training loops).
 
 Encoders: "mlp" over the flat vector observation; "attention" over agent and lane
 tokens with the ego/route/road summary as the query (masked by the tokens' valid
-flags); "cnn" over the BEV raster. Heads (`PolicyOutput`): RAD's decoupled categorical
-heads over the lateral and longitudinal anchors, or a Gaussian over normalised
-[accel, steer]; each with one value per reward group (`values[..., 0]` lateral,
-`values[..., 1]` longitudinal).
+flags); "cnn" over the BEV raster; "impala" over camera images (IMPALA residual CNN per
+camera, shared weights) plus the ego-state vector, for camera observations
+`{"image": (..., C, H, W, 3) uint8, "ego": (..., E)}` (obs_shape is then a dict of
+shapes, with "privileged": (D,) sizing the optional perception head). Heads
+(`PolicyOutput`): RAD's decoupled categorical heads over the lateral and longitudinal
+anchors, or a Gaussian over normalised [accel, steer]; each with one value per reward
+group (`values[..., 0]` lateral, `values[..., 1]` longitudinal); camera networks add
+`perception`, a prediction of the privileged vector observation (RAD trains perception
+before planning; here it is an auxiliary loss).
 """
 from __future__ import annotations
 
@@ -39,6 +44,7 @@ class PolicyOutput:
     logits_lon: jnp.ndarray | None = None
     mean: jnp.ndarray | None = None
     log_std: jnp.ndarray | None = None
+    perception: jnp.ndarray | None = None  # (..., D) predicted privileged observation (camera nets)
 
 
 class MLP(nnx.Module):
@@ -127,16 +133,93 @@ class BEVEncoder(nnx.Module):
         return nnx.relu(self.fc(x)).reshape(lead + (-1,))
 
 
+# flax >= 0.12 wants sub-module lists wrapped in nnx.List; older releases take plain lists
+_ModuleList = getattr(nnx, "List", list)
+
+
+class ResidualBlock(nnx.Module):
+    """relu -> conv3x3 -> relu -> conv3x3, plus the input (IMPALA's residual block)."""
+
+    def __init__(self, ch: int, rngs: nnx.Rngs):
+        self.c1 = nnx.Conv(ch, ch, (3, 3), rngs=rngs)
+        self.c2 = nnx.Conv(ch, ch, (3, 3), rngs=rngs)
+
+    def __call__(self, x):
+        return x + self.c2(nnx.relu(self.c1(nnx.relu(x))))
+
+
+class ImpalaStage(nnx.Module):
+    """conv3x3 -> max-pool 3x3 stride 2 -> two residual blocks."""
+
+    def __init__(self, cin: int, ch: int, rngs: nnx.Rngs):
+        self.conv = nnx.Conv(cin, ch, (3, 3), rngs=rngs)
+        self.res = _ModuleList([ResidualBlock(ch, rngs), ResidualBlock(ch, rngs)])
+
+    def __call__(self, x):
+        x = nnx.max_pool(self.conv(x), (3, 3), strides=(2, 2), padding="SAME")
+        for block in self.res:
+            x = block(x)
+        return x
+
+
+class CameraEncoder(nnx.Module):
+    """IMPALA CNN (Espeholt et al. 2018) on every camera with shared weights, plus the ego state.
+
+    image (..., C, H, W, 3) uint8 (normalised to [0, 1] here, inside jit); a stride-2
+    stem halves the resolution first when H or W exceeds 64 (128 px images then cost
+    what 64 px ones do in the residual stages). ego (..., E) float32 (speed, route).
+    Features: dense(concat(per-camera features, ego embedding)).
+    """
+
+    def __init__(self, image_shape: tuple, ego_dim: int, hidden: int, channels: tuple, rngs: nnx.Rngs):
+        c, h, w, _ = image_shape
+        stem = nnx.Conv(3, channels[0], (4, 4), strides=(2, 2), rngs=rngs) if max(h, w) > 64 else None
+        self.stem = nnx.data(stem) if hasattr(nnx, "data") else stem
+        cin = channels[0] if self.stem is not None else 3
+        h, w = (-(-h // 2), -(-w // 2)) if self.stem is not None else (h, w)
+        stages = []
+        for ch in channels:
+            stages.append(ImpalaStage(cin, ch, rngs))
+            cin, h, w = ch, -(-h // 2), -(-w // 2)
+        self.stages = _ModuleList(stages)
+        self.cam_fc = nnx.Linear(h * w * cin, hidden, rngs=rngs)
+        ego = nnx.Linear(ego_dim, 64, rngs=rngs) if ego_dim else None
+        self.ego = nnx.data(ego) if hasattr(nnx, "data") else ego
+        self.fc = nnx.Linear(c * hidden + (64 if ego_dim else 0), hidden, rngs=rngs)
+        self.features = hidden
+
+    def __call__(self, obs):
+        img = obs["image"]
+        lead = img.shape[:-4]
+        x = img.reshape((-1,) + img.shape[-3:]).astype(jnp.float32) * (1.0 / 255.0)
+        if self.stem is not None:
+            x = nnx.relu(self.stem(x))
+        for stage in self.stages:
+            x = stage(x)
+        x = nnx.relu(self.cam_fc(nnx.relu(x).reshape(x.shape[0], -1)))
+        feats = [x.reshape(lead + (-1,))]  # cameras side by side
+        if self.ego is not None:
+            feats.append(nnx.relu(self.ego(obs["ego"])))
+        return nnx.relu(self.fc(jnp.concatenate(feats, axis=-1)))
+
+
 class ActorCritic(nnx.Module):
     """Encoder -> separate actor and critic MLPs; discrete or continuous actor head."""
 
-    def __init__(self, cfg, env_cfg, obs_shape: tuple, rngs: nnx.Rngs, spec: DiscreteActionSpec = DiscreteActionSpec()):
-        if cfg.encoder == "mlp":
+    def __init__(self, cfg, env_cfg, obs_shape, rngs: nnx.Rngs, spec: DiscreteActionSpec = DiscreteActionSpec()):
+        perception = None
+        if cfg.encoder == "impala":
+            ego_dim = obs_shape["ego"][-1] if "ego" in obs_shape else 0
+            self.encoder = CameraEncoder(obs_shape["image"], ego_dim, cfg.hidden, tuple(cfg.channels), rngs)
+            if obs_shape.get("privileged"):
+                perception = MLP(self.encoder.features, cfg.hidden, obs_shape["privileged"][-1], rngs)
+        elif cfg.encoder == "mlp":
             self.encoder = VectorMLPEncoder(obs_shape[-1], cfg.hidden, rngs)
         elif cfg.encoder == "attention":
             self.encoder = TokenEncoder(env_cfg, cfg.hidden, cfg.embed, cfg.num_heads, rngs)
         else:
             self.encoder = BEVEncoder(obs_shape[-1], cfg.hidden, rngs)
+        self.perception = nnx.data(perception) if hasattr(nnx, "data") else perception
         f = self.encoder.features
         self.discrete = cfg.head == "discrete"
         n_out = spec.num_lat + spec.num_lon if self.discrete else 2
@@ -150,10 +233,12 @@ class ActorCritic(nnx.Module):
         z = self.encoder(obs)
         a = self.actor(z)
         values = self.critic(z)
+        perception = self.perception(z) if self.perception is not None else None
         if self.discrete:
-            return PolicyOutput(values=values, logits_lat=a[..., : self.num_lat], logits_lon=a[..., self.num_lat :])
+            return PolicyOutput(values=values, logits_lat=a[..., : self.num_lat], logits_lon=a[..., self.num_lat :],
+                                perception=perception)  # fmt: skip
         log_std = jnp.broadcast_to(self.log_std[...], a.shape)
-        return PolicyOutput(values=values, mean=a, log_std=log_std)
+        return PolicyOutput(values=values, mean=a, log_std=log_std, perception=perception)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -169,12 +254,20 @@ def _to_pure(state):
     return nnx.to_pure_dict(state) if hasattr(nnx, "to_pure_dict") else state.to_pure_dict()
 
 
-def make_network(cfg, env_cfg, obs_shape: tuple, key: jax.Array) -> Network:
-    """Build the network for per-env observations of shape `obs_shape`; params from `key`.
+def normalise_obs_shape(obs_shape):
+    """A shape tuple, or for camera observations a dict of shape tuples (e.g. read from JSON)."""
+    if isinstance(obs_shape, dict):
+        return {k: tuple(int(d) for d in v) for k, v in obs_shape.items()}
+    return tuple(int(d) for d in obs_shape)
+
+
+def make_network(cfg, env_cfg, obs_shape, key: jax.Array) -> Network:
+    """Build the network for per-env observations of shape `obs_shape` (a tuple, or a dict
+    of tuples for camera observations); params from `key`.
 
     `apply` works for any params of the same structure (other seeds: `init_params`).
     """
-    model = ActorCritic(cfg, env_cfg, tuple(obs_shape), nnx.Rngs(key))
+    model = ActorCritic(cfg, env_cfg, normalise_obs_shape(obs_shape), nnx.Rngs(key))
     graphdef, state = nnx.split(model, nnx.Param)
 
     def apply(params, obs):

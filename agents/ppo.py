@@ -59,6 +59,7 @@ class Transition:
     terminated: jnp.ndarray  # (N,)
     done: jnp.ndarray  # (N,)
     direction: jnp.ndarray  # (N, 2) aux direction of this step's event (0 = none)
+    privileged: jnp.ndarray | None = None  # (N, D) perception target (camera networks)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,80 +112,32 @@ def ttc_shaping(env, state, env_params, horizon: float):
     return total
 
 
-def make_ppo(cfg, env, network, batched_params: bool = False, il_pairs=None) -> PPO:
-    """Build the PPO functions for `env` (a DrivingEnv) and `network` (agents.networks.Network).
+def make_optimizer(cfg):
+    """Adam with global-norm clipping and (optionally) a linearly annealed learning rate."""
+    total_opt_steps = max(cfg.num_updates * cfg.epochs * cfg.num_minibatches, 1)
+    lr = optax.linear_schedule(cfg.lr, 0.0, total_opt_steps) if cfg.anneal_lr else cfg.lr
+    return optax.chain(optax.clip_by_global_norm(cfg.max_grad_norm), optax.adam(lr, eps=1e-5))
 
-    il_pairs: `agents.il.Pairs` for the IL regulariser (needed when cfg.il_coef > 0).
+
+def make_learn(cfg, network, il_pairs=None, perception_coef: float = 0.0):
+    """The PPO update from one collected rollout, shared by the jitted vector trainer and
+    the camera trainer (whose rollout renders in torch between jitted calls).
+
+    learn(params, opt_state, key, traj, last_values) -> (params, opt_state, key, losses):
+    traj a `Transition` with leading (T, N); last_values (N, 2) = V(obs after the rollout).
+    GAE per reward group, then `cfg.epochs` passes of `cfg.num_minibatches` minibatches.
+    perception_coef > 0 adds the camera networks' perception loss (mean squared error
+    of `PolicyOutput.perception` against `traj.privileged`).
     """
-    # Auto-reset from a pool drawn once per rollout (not at every step as AutoResetWrapper
-    # does): a reset with DAA plans adversary candidates, far dearer than a step. An env
-    # that finishes twice within one rollout restarts from the same drawn episode start.
-    venv = VmapWrapper(env, cfg.num_envs, batched_params)
     discrete = network.discrete
     batch = cfg.num_envs * cfg.num_steps
     mb_size = batch // cfg.num_minibatches
-    total_opt_steps = max(cfg.num_updates * cfg.epochs * cfg.num_minibatches, 1)
-    lr = optax.linear_schedule(cfg.lr, 0.0, total_opt_steps) if cfg.anneal_lr else cfg.lr
-    opt = optax.chain(optax.clip_by_global_norm(cfg.max_grad_norm), optax.adam(lr, eps=1e-5))
+    opt = make_optimizer(cfg)
     if cfg.il_coef > 0:
         if il_pairs is None:
             raise ValueError("ppo.il_coef > 0 needs IL pairs (enable il or ctg, or set ppo.il_coef=0)")
         il_pairs = il_pairs.filtered()
     apply = network.apply
-
-    def dyn_of(env_params):
-        return env_params.dynamics
-
-    def init(key, params, env_params) -> Runner:
-        k_reset, key = jax.random.split(key)
-        obs, state = venv.reset(k_reset, env_params)
-        return Runner(params, opt.init(params), state, obs, key, jnp.zeros((), jnp.int32), jnp.zeros((cfg.num_envs,)))
-
-    def rollout(runner: Runner, env_params):
-        key, k_pool = jax.random.split(runner.key)
-        pool_obs, pool_state = venv.reset(k_pool, env_params)
-
-        def step(carry, _):
-            params, state, obs, key, ep_ret = carry
-            key, k_act, k_env = jax.random.split(key, 3)
-            out = apply(params, obs)
-            action = pol.sample(out, k_act)
-            env_action = pol.to_env_action(action, dyn_of(env_params), discrete)
-            final_obs, final_state, _, term, trunc, info = venv.step(k_env, state, env_action, env_params)
-            done = term | trunc
-            info = dict(info, final_obs=final_obs, episode=jax.vmap(finalize)(final_state.metrics))
-            pick = lambda r, s: jnp.where(done.reshape((-1,) + (1,) * (s.ndim - 1)), r, s)  # noqa: E731
-            state2 = jax.tree.map(pick, pool_state, final_state)
-            obs2 = pick(pool_obs, final_obs)
-            r_lon = info["reward_lon"]
-            if cfg.ttc_weight > 0:
-                pen = jax.vmap(lambda st, p: ttc_shaping(env, st, p, cfg.ttc_horizon),
-                               in_axes=(0, params_axes(env_params, batched_params)))(final_state, env_params)  # fmt: skip
-                r_lon = r_lon - cfg.ttc_weight * pen
-            rewards = jnp.stack([info["reward_lat"], r_lon], axis=-1)
-            if not cfg.decoupled:
-                rewards = jnp.broadcast_to(rewards.sum(-1, keepdims=True), rewards.shape)
-            final_v = apply(params, info["final_obs"]).values if cfg.bootstrap_truncated else jnp.zeros_like(out.values)
-            ep_ret = ep_ret + rewards[:, 0] + rewards[:, 1] * cfg.decoupled
-            ep = info["episode"]
-            stats = {
-                "done": done.astype(jnp.float32),
-                "return": jnp.where(done, ep_ret, 0.0),
-                **{k: jnp.where(done, ep[k], 0.0) for k in ("dynamic_collision", "static_collision",
-                                                             "position_deviation", "heading_deviation",
-                                                             "route_completion")},
-            }  # fmt: skip
-            ep_ret = jnp.where(done, 0.0, ep_ret)
-            tr = Transition(
-                obs=obs, action=action, logp=pol.log_prob(out, action), values=out.values,
-                next_values=final_v, rewards=rewards, terminated=term, done=done,
-                direction=jax.vmap(event_direction)(info["events"]),
-            )  # fmt: skip
-            return (params, state2, obs2, key, ep_ret), (tr, stats)
-
-        carry = (runner.params, runner.env_state, runner.obs, key, runner.ep_return)
-        (_, state, obs, key, ep_ret), (traj, stats) = jax.lax.scan(step, carry, None, length=cfg.num_steps)
-        return runner.replace(env_state=state, obs=obs, key=key, ep_return=ep_ret), traj, stats
 
     def loss_fn(params, mb, il_batch):
         out = apply(params, mb["obs"])
@@ -209,12 +162,17 @@ def make_ppo(cfg, env, network, batched_params: bool = False, il_pairs=None) -> 
             il = il_loss(network, params, il_batch.obs, il_batch.action_discrete, il_batch.action_continuous,
                          _ILLossCfg(), heads=cfg.il_heads)  # fmt: skip
             total = total + cfg.il_coef * il
-        return total, {"pg_lat": pg_lat, "pg_lon": pg_lon, "vf": vf, "entropy": ent, "aux": aux, "il": il}
+        perception = jnp.zeros(())
+        if perception_coef > 0:
+            perception = jnp.mean(jnp.square(out.perception - mb["privileged"]))
+            total = total + perception_coef * perception
+        metrics = {"pg_lat": pg_lat, "pg_lon": pg_lon, "vf": vf, "entropy": ent, "aux": aux, "il": il}
+        if perception_coef > 0:
+            metrics["perception"] = perception
+        return total, metrics
 
-    def update(runner: Runner, env_params):
-        runner, traj, stats = rollout(runner, env_params)
-        last_v = apply(runner.params, runner.obs).values
-        nxt = jnp.concatenate([traj.values[1:], last_v[None]], axis=0)
+    def learn(params, opt_state, key, traj: Transition, last_values):
+        nxt = jnp.concatenate([traj.values[1:], last_values[None]], axis=0)
         next_values = jnp.where(traj.done[..., None], traj.next_values, nxt)
         adv, ret = losses.gae(
             traj.rewards, traj.values, next_values, traj.terminated[..., None], traj.done[..., None],
@@ -222,6 +180,8 @@ def make_ppo(cfg, env, network, batched_params: bool = False, il_pairs=None) -> 
         )  # fmt: skip
         direction = propagate_direction(traj.direction, traj.done)
         data = {"obs": traj.obs, "action": traj.action, "logp": traj.logp, "adv": adv, "ret": ret, "direction": direction}
+        if perception_coef > 0:
+            data["privileged"] = traj.privileged
         data = jax.tree.map(lambda x: x.reshape((batch,) + x.shape[2:]), data)
 
         def epoch(carry, _):
@@ -236,7 +196,7 @@ def make_ppo(cfg, env, network, batched_params: bool = False, il_pairs=None) -> 
                 mb, k = xs
                 il_batch = None
                 if cfg.il_coef > 0:
-                    idx = jax.random.randint(k, (mb_size,), 0, il_pairs.obs.shape[0])
+                    idx = jax.random.randint(k, (mb_size,), 0, il_pairs.valid.shape[0])
                     il_batch = jax.tree.map(lambda x: x[idx], il_pairs)
                 (_, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, mb, il_batch)
                 updates, opt_state = opt.update(grads, opt_state, params)
@@ -245,17 +205,94 @@ def make_ppo(cfg, env, network, batched_params: bool = False, il_pairs=None) -> 
             (params, opt_state), aux = jax.lax.scan(minibatch, (params, opt_state), (mbs, il_keys))
             return (params, opt_state, key), aux
 
-        (params, opt_state, key), aux = jax.lax.scan(
-            epoch, (runner.params, runner.opt_state, runner.key), None, length=cfg.epochs
-        )
-        n_done = jnp.maximum(stats["done"].sum(), 1.0)
-        metrics = {k: v.sum() / n_done for k, v in stats.items() if k != "done"}
-        metrics["episodes"] = stats["done"].sum()
-        metrics["reward_lat"] = traj.rewards[..., 0].mean()
-        metrics["reward_lon"] = traj.rewards[..., 1].mean()
-        metrics.update(jax.tree.map(jnp.mean, aux))
+        (params, opt_state, key), aux = jax.lax.scan(epoch, (params, opt_state, key), None, length=cfg.epochs)
+        return params, opt_state, key, jax.tree.map(jnp.mean, aux)
+
+    return learn
+
+
+def rollout_metrics(traj: Transition, stats: dict, losses_: dict) -> dict:
+    """Per-update metrics: per-episode means over the episodes that ended in the rollout,
+    episode count, mean rewards per group and the mean losses."""
+    n_done = jnp.maximum(stats["done"].sum(), 1.0)
+    metrics = {k: v.sum() / n_done for k, v in stats.items() if k != "done"}
+    metrics["episodes"] = stats["done"].sum()
+    metrics["reward_lat"] = traj.rewards[..., 0].mean()
+    metrics["reward_lon"] = traj.rewards[..., 1].mean()
+    metrics.update(losses_)
+    return metrics
+
+
+EPISODE_KEYS = ("dynamic_collision", "static_collision", "position_deviation", "heading_deviation", "route_completion")
+
+
+def episode_stats(done, ep_ret, episode) -> dict:
+    """Per-env rollout statistics of one step: values where an episode ended, else 0."""
+    return {
+        "done": done.astype(jnp.float32),
+        "return": jnp.where(done, ep_ret, 0.0),
+        **{k: jnp.where(done, episode[k], 0.0) for k in EPISODE_KEYS},
+    }
+
+
+def make_ppo(cfg, env, network, batched_params: bool = False, il_pairs=None) -> PPO:
+    """Build the PPO functions for `env` (a DrivingEnv) and `network` (agents.networks.Network).
+
+    il_pairs: `agents.il.Pairs` for the IL regulariser (needed when cfg.il_coef > 0).
+    """
+    # Auto-reset from a pool drawn once per rollout (not at every step as AutoResetWrapper
+    # does): a reset with DAA plans adversary candidates, far dearer than a step. An env
+    # that finishes twice within one rollout restarts from the same drawn episode start.
+    venv = VmapWrapper(env, cfg.num_envs, batched_params)
+    discrete = network.discrete
+    batch = cfg.num_envs * cfg.num_steps
+    opt = make_optimizer(cfg)
+    learn = make_learn(cfg, network, il_pairs)
+    apply = network.apply
+
+    def init(key, params, env_params) -> Runner:
+        k_reset, key = jax.random.split(key)
+        obs, state = venv.reset(k_reset, env_params)
+        return Runner(params, opt.init(params), state, obs, key, jnp.zeros((), jnp.int32), jnp.zeros((cfg.num_envs,)))
+
+    def rollout(runner: Runner, env_params):
+        key, k_pool = jax.random.split(runner.key)
+        pool_obs, pool_state = venv.reset(k_pool, env_params)
+
+        def step(carry, _):
+            params, state, obs, key, ep_ret = carry
+            key, k_act, k_env = jax.random.split(key, 3)
+            out = apply(params, obs)
+            action = pol.sample(out, k_act)
+            env_action = pol.to_env_action(action, env_params.dynamics, discrete)
+            final_obs, final_state, _, term, trunc, info = venv.step(k_env, state, env_action, env_params)
+            done = term | trunc
+            episode = jax.vmap(finalize)(final_state.metrics)
+            pick = lambda r, s: jnp.where(done.reshape((-1,) + (1,) * (s.ndim - 1)), r, s)  # noqa: E731
+            state2 = jax.tree.map(pick, pool_state, final_state)
+            obs2 = pick(pool_obs, final_obs)
+            rewards = step_rewards(cfg, env, info, final_state, env_params, batched_params)
+            final_v = apply(params, final_obs).values if cfg.bootstrap_truncated else jnp.zeros_like(out.values)
+            ep_ret = ep_ret + rewards[:, 0] + rewards[:, 1] * cfg.decoupled
+            stats = episode_stats(done, ep_ret, episode)
+            ep_ret = jnp.where(done, 0.0, ep_ret)
+            tr = Transition(
+                obs=obs, action=action, logp=pol.log_prob(out, action), values=out.values,
+                next_values=final_v, rewards=rewards, terminated=term, done=done,
+                direction=jax.vmap(event_direction)(info["events"]),
+            )  # fmt: skip
+            return (params, state2, obs2, key, ep_ret), (tr, stats)
+
+        carry = (runner.params, runner.env_state, runner.obs, key, runner.ep_return)
+        (_, state, obs, key, ep_ret), (traj, stats) = jax.lax.scan(step, carry, None, length=cfg.num_steps)
+        return runner.replace(env_state=state, obs=obs, key=key, ep_return=ep_ret), traj, stats
+
+    def update(runner: Runner, env_params):
+        runner, traj, stats = rollout(runner, env_params)
+        last_v = apply(runner.params, runner.obs).values
+        params, opt_state, key, aux = learn(runner.params, runner.opt_state, runner.key, traj, last_v)
         runner = runner.replace(params=params, opt_state=opt_state, key=key, update=runner.update + 1)
-        return runner, metrics
+        return runner, rollout_metrics(traj, stats, aux)
 
     def chunk(runner, env_params):
         return jax.lax.scan(lambda r, _: update(r, env_params), runner, None, length=cfg.updates_per_chunk)
@@ -265,6 +302,20 @@ def make_ppo(cfg, env, network, batched_params: bool = False, il_pairs=None) -> 
         return jax.lax.scan(lambda r, _: update(r, env_params), runner, None, length=cfg.num_updates)
 
     return PPO(init=init, update=update, chunk=chunk, train=train, env_steps_per_update=batch)
+
+
+def step_rewards(cfg, env, info, final_state, env_params, batched_params: bool):
+    """(N, 2) [lateral, longitudinal] rewards of a batched step: the env's RAD rewards, the
+    optional TTC shaping on the longitudinal group, summed into both when not decoupled."""
+    r_lon = info["reward_lon"]
+    if cfg.ttc_weight > 0:
+        pen = jax.vmap(lambda st, p: ttc_shaping(env, st, p, cfg.ttc_horizon),
+                       in_axes=(0, params_axes(env_params, batched_params)))(final_state, env_params)  # fmt: skip
+        r_lon = r_lon - cfg.ttc_weight * pen
+    rewards = jnp.stack([info["reward_lat"], r_lon], axis=-1)
+    if not cfg.decoupled:
+        rewards = jnp.broadcast_to(rewards.sum(-1, keepdims=True), rewards.shape)
+    return rewards
 
 
 @dataclasses.dataclass(frozen=True)

@@ -60,8 +60,11 @@ class CTGConfig:
 
 @dataclass(frozen=True)
 class NetworkConfig:
-    """encoder: "mlp" (flat vector), "attention" (agent/lane tokens) or "cnn" (BEV raster).
-    head: "discrete" (RAD's decoupled anchor heads) or "continuous" (Gaussian [accel, steer])."""
+    """encoder: "mlp" (flat vector), "attention" (agent/lane tokens), "cnn" (BEV raster) or
+    "impala" (camera images, `channels` per residual stage).
+    head: "discrete" (RAD's decoupled anchor heads) or "continuous" (Gaussian [accel, steer]).
+    perception_coef: weight of the camera networks' auxiliary loss predicting the
+    privileged vector observation from the image (IL and PPO; 0 = no perception head)."""
 
     encoder: str = "mlp"
     head: str = "discrete"
@@ -69,9 +72,16 @@ class NetworkConfig:
     embed: int = 64
     num_heads: int = 4
     init_log_std: float = -0.5
+    channels: tuple = (16, 32, 32)
+    perception_coef: float = 0.0
 
     def __post_init__(self):
-        check_choice("network.encoder", self.encoder, ("mlp", "attention", "cnn"))
+        check_choice("network.encoder", self.encoder, ("mlp", "attention", "cnn", "impala"))
+        if not (1 <= len(self.channels) <= 6):
+            raise ConfigError(f"'network.channels' needs 1 to 6 stages, got {list(self.channels)}")
+        for c in self.channels:
+            check_range("network.channels[]", c, 1, 1024)
+        check_range("network.perception_coef", self.perception_coef, 0.0, 1e6)
         check_choice("network.head", self.head, ("discrete", "continuous"))
         check_range("network.hidden", self.hidden, 8, 8192)
         check_range("network.embed", self.embed, 4, 4096)
@@ -98,6 +108,8 @@ class ILConfig:
     dagger_repeats: int = 2  # episodes per training scenario in each DAgger round
     dagger_steps: int = 0  # optimiser steps after each round (0 = il.steps / (rounds + 1))
     dagger_mix: float = 0.5  # share of each batch drawn from DAgger pairs once there are some (0 = by count)
+    stride: int = 1  # expert / cousin pairs at every stride-th logged step (camera pairs are rendered once)
+    teacher: str = ""  # camera IL: a vector-observation policy dir whose actions label DAgger states
 
     def __post_init__(self):
         check_range("il.steps", self.steps, 0, 10_000_000)
@@ -113,6 +125,7 @@ class ILConfig:
         check_range("il.dagger_repeats", self.dagger_repeats, 1, 1000)
         check_range("il.dagger_steps", self.dagger_steps, 0, 10_000_000)
         check_range("il.dagger_mix", self.dagger_mix, 0.0, 1.0)
+        check_range("il.stride", self.stride, 1, 100)
 
 
 @dataclass(frozen=True)
@@ -179,6 +192,39 @@ class EvalConfig:
 
 
 @dataclass(frozen=True)
+class RenderConfig:
+    """Camera observations (`env.obs: camera`), rendered by render_bridge (torch 3DGS).
+
+    backend: "gsplat" (CUDA) or "reference" (the pure-torch splatter, any device; slow,
+    for CPU smoke runs); "auto" picks gsplat when CUDA is there, else the reference.
+    rig: "front" or "nuscenes6"; width/height in pixels per camera. gaussians: target
+    background Gaussians per scene of the procedural world (0 = its default spacing);
+    actor_gaussians per actor template. ego_state: stack the ego-state block (speed,
+    controls, route offset, heading error, accelerations, route points ahead) beside the
+    image; never agents', lanes' or the road's privileged geometry. max_batch: envs per
+    renderer call."""
+
+    backend: str = "gsplat"
+    rig: str = "front"
+    width: int = 64
+    height: int = 64
+    gaussians: int = 0
+    actor_gaussians: int = 384
+    buildings: bool = True
+    ego_state: bool = True
+    max_batch: int = 1024
+
+    def __post_init__(self):
+        check_choice("render.backend", self.backend, ("gsplat", "reference", "auto"))
+        check_choice("render.rig", self.rig, ("front", "nuscenes6"))
+        check_range("render.width", self.width, 8, 1024)
+        check_range("render.height", self.height, 8, 1024)
+        check_range("render.gaussians", self.gaussians, 0, 10_000_000)
+        check_range("render.actor_gaussians", self.actor_gaussians, 8, 100_000)
+        check_range("render.max_batch", self.max_batch, 1, 1_000_000)
+
+
+@dataclass(frozen=True)
 class LogConfig:
     progress: bool = True
     tensorboard: bool = False
@@ -199,13 +245,15 @@ class TrainConfig:
     ppo: PPOConfig = PPOConfig()
     eval: EvalConfig = EvalConfig()
     log: LogConfig = LogConfig()
+    render: RenderConfig = RenderConfig()
 
     def __post_init__(self):
         check_range("seeds", self.seeds, 1, 1024)
-        if self.network.encoder == "cnn" and self.env.obs != "bev":
-            raise ConfigError("'network.encoder' cnn needs 'env.obs' = 'bev'")
-        if self.network.encoder != "cnn" and self.env.obs != "vector":
-            raise ConfigError(f"'network.encoder' {self.network.encoder} needs 'env.obs' = 'vector'")
+        needs = {"cnn": "bev", "impala": "camera", "mlp": "vector", "attention": "vector"}[self.network.encoder]
+        if self.env.obs != needs:
+            raise ConfigError(f"'network.encoder' {self.network.encoder} needs 'env.obs' = '{needs}' (got '{self.env.obs}')")
+        if self.il.teacher and self.env.obs != "camera":
+            raise ConfigError("'il.teacher' (a vector policy labelling DAgger states) needs 'env.obs' = 'camera'")
         if self.network.head == "discrete" and self.env.action_space != "discrete":
             raise ConfigError("'network.head' discrete needs 'env.action_space' = 'discrete'")
         if self.network.head == "continuous" and self.env.action_space != "continuous":

@@ -167,6 +167,10 @@ def run_training(cfg: TrainConfig, out: str, stop_after: int | None = None, bank
     banks: optional (train, held-out) banks instead of `cfg.scenarios` (tests).
     stop_after: interrupt each phase after this many chunks (tests of resuming).
     """
+    if cfg.env.obs == "camera":  # policies see 3DGS images: agents.camera_trainer
+        from agents.camera_trainer import run_camera_training
+
+        return run_camera_training(cfg, out, stop_after, banks)
     from agents.report import comparison_markdown, write_results
 
     t0 = time.perf_counter()

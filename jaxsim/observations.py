@@ -58,7 +58,7 @@ def split_vector(obs: jnp.ndarray, config) -> dict[str, jnp.ndarray]:
 def observe(config, state, params, agents, agent_valid, agent_sizes) -> jnp.ndarray:
     if config.obs == "none":
         return jnp.zeros((0,), jnp.float32)
-    if config.obs == "vector":
+    if config.obs in ("vector", "camera"):  # camera: images are added by render_bridge
         return vector_obs(config, state, params, agents, agent_valid, agent_sizes)
     from jaxsim import bev
 

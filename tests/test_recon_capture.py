@@ -36,7 +36,7 @@ def test_groundtruth_matches_the_camera_renderer():
     import jax
 
     views = jax.vmap(lambda e: cameras.view_matrices(e, RIG))(ego)
-    ref = r.render_torch(torch.zeros(2, dtype=torch.int64), torch.as_tensor(poses), torch.as_tensor(np.asarray(views)))
+    ref = r.render_torch(torch.zeros(2, dtype=torch.int64), torch.as_tensor(poses), torch.as_tensor(np.array(views)))
     assert gt.shape == (2, 1, 24, 32, 3)
     np.testing.assert_allclose(gt.numpy(), ref.numpy(), atol=1e-5)
 

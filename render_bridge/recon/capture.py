@@ -70,16 +70,7 @@ class LoggedCapture:
     @property
     def rig(self) -> cameras.RigConfig:
         """A `RigConfig` with exactly this capture's calibration (cameras with explicit fx, fy, cx, cy)."""
-        w, h = self.size
-        specs = []
-        for name, K, m in zip(self.camera_names, self.Ks, self.cam_to_ego):
-            r = m[:3, :3] @ cameras.CV_TO_EGO.T  # yaw-pitch-roll (ZYX) rotation of the mount
-            yaw, pitch, roll = math.atan2(r[1, 0], r[0, 0]), math.asin(-np.clip(r[2, 0], -1, 1)), math.atan2(r[2, 1], r[2, 2])
-            fov = math.degrees(2 * math.atan(0.5 * w / K[0, 0]))
-            specs.append(cameras.CameraSpec(str(name), fov, float(m[0, 3]), float(m[1, 3]), float(m[2, 3]), math.degrees(yaw),
-                                            math.degrees(pitch), math.degrees(roll), float(K[0, 0]), float(K[1, 1]),
-                                            float(K[0, 2]), float(K[1, 2])))  # fmt: skip
-        return cameras.RigConfig("front", w, h, cameras=tuple(specs))
+        return rig_from_calibration(self.camera_names, self.Ks, self.cam_to_ego, *self.size)
 
     def split(self, holdout_every: int = 5) -> tuple[np.ndarray, np.ndarray]:
         """(train, held-out) frame indices: every `holdout_every`-th frame (from frame 2) is held out."""
@@ -111,6 +102,19 @@ class LoggedCapture:
         from render_bridge.recon.capture_io import load_capture
 
         return load_capture(directory)
+
+
+def rig_from_calibration(names, Ks, cam_to_ego, width: int, height: int) -> cameras.RigConfig:
+    """`RigConfig` of cameras `names` with intrinsics Ks (C, 3, 3) and mounts cam_to_ego (C, 4, 4)."""
+    specs = []
+    for name, K, m in zip(names, np.asarray(Ks, np.float64), np.asarray(cam_to_ego, np.float64)):
+        r = m[:3, :3] @ cameras.CV_TO_EGO.T  # yaw-pitch-roll (ZYX) rotation of the mount
+        yaw, pitch, roll = math.atan2(r[1, 0], r[0, 0]), math.asin(-np.clip(r[2, 0], -1, 1)), math.atan2(r[2, 1], r[2, 2])
+        fov = math.degrees(2 * math.atan(0.5 * width / K[0, 0]))
+        specs.append(cameras.CameraSpec(str(name), fov, float(m[0, 3]), float(m[1, 3]), float(m[2, 3]), math.degrees(yaw),
+                                        math.degrees(pitch), math.degrees(roll), float(K[0, 0]), float(K[1, 1]),
+                                        float(K[0, 2]), float(K[1, 2])))  # fmt: skip
+    return cameras.RigConfig("front", int(width), int(height), cameras=tuple(specs))
 
 
 def _fail(where: str, field: str, msg: str):

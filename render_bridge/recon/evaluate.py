@@ -62,14 +62,10 @@ def _score(scene, bank, scenario_idx, ego, poses, world_cfg, backend):
 
 
 def _scene_rig(scene: ReconScene):
-    from render_bridge.recon.capture import LoggedCapture
+    from render_bridge.recon.capture import rig_from_calibration
 
     c = scene.calib
-    probe = LoggedCapture.__new__(LoggedCapture)  # only the calibration is needed for `rig`
-    probe.__dict__.update(images=np.zeros((1, len(c["names"]), int(c["height"]), int(c["width"]), 3), np.uint8),
-                          Ks=np.asarray(c["Ks"], np.float32), cam_to_ego=np.asarray(c["cam_to_ego"], np.float32),
-                          camera_names=tuple(c["names"]))  # fmt: skip
-    return LoggedCapture.rig.fget(probe)
+    return rig_from_calibration(c["names"], c["Ks"], c["cam_to_ego"], c["width"], c["height"])
 
 
 def save_grid(path: str, gt: torch.Tensor, pred: torch.Tensor, max_views: int = 4) -> None:
@@ -150,3 +146,6 @@ def _cousin_row(scene, bank, scenario_idx, world_cfg, backend, out_dir, num_cous
             break
     row = _row(ps, ss, sum(len(p) for p in ps)) if ps else {"views": 0}
     return {**row, "lateral": lat, "mean_deviation_m": float(np.mean(dist)) if dist else 0.0}
+
+
+scene_rig = _scene_rig  # public name: the `RigConfig` of a scene's capture calibration

@@ -182,6 +182,11 @@ def capture_log(bank, scenario_idx: int, rig: cameras.RigConfig = cameras.RigCon
     log step, 10 Hz at stride 1; at most `max_frames` if > 0), rendered from the procedural
     ground-truth world with every actor posed by the log, plus sparse LiDAR points sampled
     from ground-truth surfaces (see `sample_lidar`)."""
+    for name, v in (("stride", stride), ("lidar_every", lidar_every), ("lidar_stride", lidar_stride)):
+        if int(v) < 1:
+            raise ValueError(f"capture_log: '{name}' must be >= 1, got {v}")
+    if max_frames < 0:
+        raise ValueError(f"capture_log: 'max_frames' must be >= 0 (0 = all), got {max_frames}")
     valid = np.asarray(bank.ego_valid[scenario_idx])
     steps = np.nonzero(valid)[0][::stride]
     if max_frames:

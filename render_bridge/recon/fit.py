@@ -233,8 +233,8 @@ def fit(capture: LoggedCapture, cfg: FitConfig = FitConfig(), init: ReconScene |
             optimizers["means"].param_groups[0]["lr"] = cfg.lr_means * scale * decay**step
             f = int(train_idx[rng.integers(len(train_idx))])
             rgb, _, info = render_frame(params, sky, ego[f], poses[f], Ks, c2e, w, h, backend=backend)
-            if strategy is not None:
-                strategy.step_pre_backward(params, optimizers, sstate, step, info)
+            if strategy is not None:  # gsplat counts from 0 and resets opacities when step % reset_every == 0: pass step + 1
+                strategy.step_pre_backward(params, optimizers, sstate, step + 1, info)
             loss = photometric(rgb, images[f], cfg.ssim_weight)
             if extras and step >= cfg.extra_start:
                 e_ego, e_poses, e_imgs, weight = extras[rng.integers(len(extras))]
@@ -249,7 +249,7 @@ def fit(capture: LoggedCapture, cfg: FitConfig = FitConfig(), init: ReconScene |
                 o.step()
                 o.zero_grad(set_to_none=True)
             if strategy is not None:
-                strategy.step_post_backward(params, optimizers, sstate, step, info, packed=False)
+                strategy.step_post_backward(params, optimizers, sstate, step + 1, info, packed=False)
             if ckpt_dir and ((step + 1) % cfg.ckpt_every == 0 or step + 1 == cfg.iterations):
                 last_good = _save_ckpt(ckpt_dir, step + 1, params, optimizers, sky, sky_opt, sstate, scale, cfg.keep_checkpoints)
             bar.update(step, loss_v, params["means"].shape[0])

@@ -7,6 +7,7 @@
 #   scene_K/          per-scene result.json and PNG grids (ground truth | recon | error)
 #   sky.json          cube-map sky lookup cost and agreement, nvdiffrast vs torch, and one
 #                     fit with each sky backend
+#   gpu_tests.log     tests/test_recon_gpu.py (gsplat densifying fit, nvdiffrast vs torch lookup) if time is left
 #   nvdiffrast_build.log, summary.json (what ran, exit codes, seconds)
 # Needs: torch with CUDA, jax, the project's dependencies, and gsplat (1.5.3) importable
 # (installed, or on PYTHONPATH). plyfile is not needed. nvdiffrast is optional: if the
@@ -71,7 +72,14 @@ if [ "$LEFT" -ge 45 ]; then
   timeout $(( LEFT - 5 )) "$PY" -m benchmarks.recon --out "$R" --part sky --scenes 1 --iterations "$ITERS" ${RECON_ARGS:-} 2>&1 | tee "$R/sky.log"
   SKY_RC=${PIPESTATUS[0]}
 fi
+# 4. the GPU tests of the recon package, if time and pytest allow
+TESTS_RC="skipped"
+LEFT=$(( 295 - $(elapsed) ))
+if [ "$LEFT" -ge 30 ] && "$PY" -c "import pytest" >/dev/null 2>&1; then
+  timeout $(( LEFT - 3 )) "$PY" -m pytest -q -p no:cacheprovider -m gpu tests/test_recon_gpu.py > "$R/gpu_tests.log" 2>&1
+  TESTS_RC=$?
+fi
 cat > "$R/summary.json" <<JSON
-{"table_rc": $TABLE_RC, "sky_rc": "$SKY_RC", "nvdiffrast": "$NVD_STATUS", "seconds": $(elapsed), "scenes": $SCENES}
+{"table_rc": $TABLE_RC, "sky_rc": "$SKY_RC", "gpu_tests_rc": "$TESTS_RC", "nvdiffrast": "$NVD_STATUS", "seconds": $(elapsed), "scenes": $SCENES}
 JSON
 cat "$R/summary.json"

@@ -1,0 +1,188 @@
+#!/usr/bin/env bash
+# DriveRestorer + progressive refinement on the GPU (issue 11): restorer training in both
+# modes on train-split scenes, restore speed, refinement of held-out scenes and the
+# PSNR/SSIM table (a) plain / (b) restored renders / (c) refined, at 0/1/2/3 m and cousins.
+#
+#   OUT=/some/dir bash benchmarks/gpu_restore.sh            # H200, <= ~8 min; JSON in $OUT/restore/
+#   OUT=/tmp/o bash benchmarks/gpu_restore.sh --tiny        # CPU smoke run of every entry point
+#
+# Run from the repo root. Needs torch (CUDA), jax, and installed: diffusers (+ importlib-metadata),
+# gsplat, plyfile. gsplat JIT-compiles its CUDA extension on first use (52-97 s): point
+# TORCH_EXTENSIONS_DIR at a folder with an earlier build to skip that. Knobs: NT (train scenes),
+# NH (held-out scenes), FIT_ITERS, R_STEPS (restorer steps), REF_ITERS (fit steps per refine round),
+# CHANNELS (UNet blocks), BUDGET_S (hard stop, default 470 s). Phases run several processes at once
+# on the one GPU, so the times they report include that sharing.
+# Outputs: train_{paper,oracle}.json, plain.json, refine_{paper,oracle}_{a,b}.json, eval_{a,b}.json,
+# speed.json, summary.json (the merged table), logs/*.log.
+set -uo pipefail
+TINY=0
+[[ "${1:-}" == "--tiny" ]] && TINY=1
+OUT=${OUT:-/tmp/out}
+R="$OUT/restore"
+W=${RESTORE_WORK:-$R/work}
+mkdir -p "$R/logs" "$W"
+PY=${PYTHON:-python3}
+export XLA_PYTHON_CLIENT_PREALLOCATE=false PYTHONUNBUFFERED=1
+T0=$(date +%s)
+BUDGET_S=${BUDGET_S:-470}
+
+if [[ $TINY == 1 ]]; then
+  export CUDA_VISIBLE_DEVICES="" OMP_NUM_THREADS=1
+  NT=${NT:-1}; NH=${NH:-2}; HA=0; HB=1
+  SIZE="--width 32 --height 16 --stride 8 --max-frames 8 --gaussians 3000"
+  FIT="--fit-iters ${FIT_ITERS:-20} --max-points 1500"
+  RTRAIN="--steps ${R_STEPS:-6} --batch-size 4 --channels ${CHANNELS:-8,16} --sample-steps 2"
+  REFINE="--iterations ${REF_ITERS:-5} --frame-stride 3 --cousins 1"
+  EVAL="--cousins 1"; SPEED_SIZES="16x32 32x32"; ONLINE_ENVS=2
+else
+  NT=${NT:-6}; NH=${NH:-8}; HA=0,1,2,3; HB=4,5,6,7
+  SIZE="--width 160 --height 96 --stride 2"
+  FIT="--fit-iters ${FIT_ITERS:-500}"
+  RTRAIN="--steps ${R_STEPS:-1200} --batch-size 32 --channels ${CHANNELS:-32,64,128,128} --sample-steps 8"
+  REFINE="--iterations ${REF_ITERS:-150} --frame-stride 2 --cousins 2"
+  EVAL="--cousins 2"; SPEED_SIZES="128x128 96x160"; ONLINE_ENVS=64
+fi
+if [[ $TINY == 0 && $NH -ne 8 ]]; then HA=$(seq -s, 0 $(( NH / 2 - 1 ))); HB=$(seq -s, $(( NH / 2 )) $(( NH - 1 ))); fi
+CLI="$PY -m agents.cli recon"
+TRAIN_ARGS="$SIZE $FIT --split train --num $NT --no-progress"
+HELD_ARGS="$SIZE $FIT --split heldout --num $NH --no-progress"
+
+left() { echo $(( BUDGET_S - ($(date +%s) - T0) )); }
+run() {  # run NAME CMD...: logged, bounded by what is left of the budget
+  local name=$1; shift
+  local t=$(left)
+  if (( t < 5 )); then echo "[gpu_restore] skip $name: budget spent" | tee -a "$R/logs/skipped.log"; return 0; fi
+  ( cd "$PWD" && timeout "$t" "$@" > "$R/logs/$name.log" 2>&1; echo "[gpu_restore] $name rc=$? at $(( $(date +%s) - T0 )) s" ) &
+}
+
+echo "[gpu_restore] tiny=$TINY out=$R"
+$PY - > "$R/env.json" <<'EOF'
+import json, platform, torch
+info = {"python": platform.python_version(), "torch": torch.__version__, "cuda": torch.cuda.is_available()}
+if torch.cuda.is_available():
+    info["device"] = torch.cuda.get_device_name(0)
+try:
+    import diffusers; info["diffusers"] = diffusers.__version__
+except ImportError as e:
+    info["diffusers"] = f"missing: {e}"
+try:
+    import gsplat; info["gsplat"] = gsplat.__version__
+except ImportError as e:
+    info["gsplat"] = f"missing: {e}"
+print(json.dumps(info))
+EOF
+cat "$R/env.json"
+
+# Phase 1: restorer training (both modes, train split) and the held-out plain fits + table (a).
+run train_paper  $CLI train-restorer --mode paper  --work "$W/train_paper"  --out "$W/restorer_paper"  $TRAIN_ARGS $RTRAIN --json "$R/train_paper.json"
+run train_oracle $CLI train-restorer --mode oracle --work "$W/train_oracle" --out "$W/restorer_oracle" $TRAIN_ARGS $RTRAIN --json "$R/train_oracle.json"
+run plain_a $CLI eval-restore --work "$W/heldout" $HELD_ARGS --scenarios "$HA" $EVAL --json "$R/plain_a.json"
+run plain_b $CLI eval-restore --work "$W/heldout" $HELD_ARGS --scenarios "$HB" $EVAL --json "$R/plain_b.json"
+wait
+echo "[gpu_restore] phase 1 done at $(( $(date +%s) - T0 )) s"
+
+# Phase 2: progressive refinement of the held-out scenes, per restorer, scenes in two halves.
+for mode in paper oracle; do
+  if [[ -f "$W/restorer_$mode/restorer.json" ]]; then
+    run "refine_${mode}_a" $CLI refine --work "$W/heldout" $HELD_ARGS --scenarios "$HA" --restorer "$mode=$W/restorer_$mode" $REFINE --json "$R/refine_${mode}_a.json"
+    run "refine_${mode}_b" $CLI refine --work "$W/heldout" $HELD_ARGS --scenarios "$HB" --restorer "$mode=$W/restorer_$mode" $REFINE --json "$R/refine_${mode}_b.json"
+  fi
+done
+wait
+echo "[gpu_restore] phase 2 done at $(( $(date +%s) - T0 )) s"
+
+# Phase 3: the (a)/(b)/(c) table with both restorers, then restore speed and online restoration.
+RESTORERS=""
+for mode in paper oracle; do [[ -f "$W/restorer_$mode/restorer.json" ]] && RESTORERS="$RESTORERS --restorer $mode=$W/restorer_$mode"; done
+run eval_a $CLI eval-restore --work "$W/heldout" $HELD_ARGS --scenarios "$HA" $RESTORERS $EVAL --json "$R/eval_a.json"
+run eval_b $CLI eval-restore --work "$W/heldout" $HELD_ARGS --scenarios "$HB" $RESTORERS $EVAL --json "$R/eval_b.json"
+wait
+echo "[gpu_restore] phase 3 (table) done at $(( $(date +%s) - T0 )) s"
+
+SPEED_SIZES="$SPEED_SIZES" ONLINE_ENVS=$ONLINE_ENVS W="$W" R="$R" TINY=$TINY \
+  timeout "$(( $(left) > 5 ? $(left) : 5 ))" $PY - > "$R/logs/speed.log" 2>&1 <<'EOF'
+"""Restore speed at each size (untrained weights, same UNet as the trained restorer) and the
+camera env's env-steps/s with and without online restoration (procedural scenes)."""
+import json, os, time
+import jax, jax.numpy as jnp, torch
+from render_bridge.recon.restorer import DriveRestorer, RestorerConfig, measure_restore_speed
+
+W, R = os.environ["W"], os.environ["R"]
+dev = "cuda" if torch.cuda.is_available() else "cpu"
+out = {"device": torch.cuda.get_device_name(0) if dev == "cuda" else "cpu", "restore": [], "online": {}}
+trained = None
+for mode in ("paper", "oracle"):
+    if os.path.exists(os.path.join(W, f"restorer_{mode}", "restorer.json")):
+        trained = DriveRestorer.load(os.path.join(W, f"restorer_{mode}"), device=dev)
+        break
+base = trained.cfg if trained else RestorerConfig(image_size=(16, 32), block_channels=(8, 16), sample_steps=2)
+n, bs = (8, 4) if os.environ["TINY"] == "1" else (256, 64)
+for size in os.environ["SPEED_SIZES"].split():
+    h, w = (int(v) for v in size.split("x"))
+    import dataclasses
+    r = DriveRestorer(dataclasses.replace(base, image_size=(h, w)), device=dev)
+    out["restore"].append(measure_restore_speed(r, n, bs))
+    print(out["restore"][-1], flush=True)
+if trained is not None:
+    from jaxsim.env import DrivingEnv, EnvConfig
+    from jaxsim.procedural import generate_bank
+    from jaxsim.wrappers import AutoResetWrapper, VmapWrapper
+    from render_bridge.camera_env import CameraObsEnv
+    from render_bridge.cameras import RigConfig
+    from render_bridge.procedural_world import build_scene_bank
+    from render_bridge.recon.online import RestoringRenderer, online_throughput
+    from render_bridge.renderer import Renderer
+
+    h, w = trained.cfg.image_size
+    num = int(os.environ["ONLINE_ENVS"])
+    bank = generate_bank(4, split="heldout", seed=0)
+    env = VmapWrapper(AutoResetWrapper(DrivingEnv(EnvConfig(obs="none"))), num)
+    params = env.default_params(bank)
+    renderer = Renderer(build_scene_bank(bank), RigConfig("front", w, h))
+    action = jnp.full((num, 2), 30, jnp.int32)
+    key = jax.random.PRNGKey(0)
+    out["online"]["plain"] = online_throughput(CameraObsEnv(env, renderer), params, key, action, steps=3)
+    out["online"]["restored"] = online_throughput(CameraObsEnv(env, RestoringRenderer(renderer, trained)), params, key, action, steps=2)
+    out["online"]["slowdown"] = out["online"]["plain"]["env_steps_per_s"] / out["online"]["restored"]["env_steps_per_s"]
+    print(out["online"], flush=True)
+json.dump(out, open(os.path.join(R, "speed.json"), "w"), indent=2)
+EOF
+echo "[gpu_restore] speed rc=$? at $(( $(date +%s) - T0 )) s"
+
+R="$R" T0=$T0 $PY - > "$R/logs/summary.log" 2>&1 <<'EOF'
+"""Merge the per-process JSON files into summary.json: the mean (a)/(b)/(c) table, the PSNR gain
+of each column over the plain reconstruction, restorer training and refinement times."""
+import glob, json, os, time
+import numpy as np
+from agents.commands.recon_restore import _mean_table
+
+R = os.environ["R"]
+load = lambda p: json.load(open(p)) if os.path.exists(p) else None  # noqa: E731
+s = {"total_seconds_so_far": time.time() - float(os.environ["T0"]), "logs": "logs/*.log"}
+scenes = []
+for part in ("a", "b"):
+    d = load(os.path.join(R, f"eval_{part}.json")) or load(os.path.join(R, f"plain_{part}.json"))
+    if d:
+        scenes += d["scenes"]
+if scenes:
+    cols = [c for c in scenes[0] if c != "scenario" and all(c in sc for sc in scenes)]
+    mean = {c: _mean_table([sc[c] for sc in scenes]) for c in cols}
+    s["heldout_scenes"] = [sc["scenario"] for sc in scenes]
+    s["mean"] = mean
+    s["psnr_gain_vs_plain"] = {c: {r: mean[c][r]["psnr"] - mean["plain"][r]["psnr"] for r in mean[c] if r in mean["plain"]}
+                               for c in mean if c != "plain"}
+for mode in ("paper", "oracle"):
+    t = load(os.path.join(R, f"train_{mode}.json"))
+    if t:
+        s[f"train_{mode}"] = {k: t[k] for k in ("pairs", "pair_kinds", "params", "steps", "train_seconds", "train_images_per_s",
+                                                "loss_first", "loss_last", "data_seconds", "timings")}
+    ref = [load(p) for p in sorted(glob.glob(os.path.join(R, f"refine_{mode}_*.json")))]
+    per_scene = [sc["seconds"] for r in ref if r for sc in r["scenes"]]
+    if per_scene:
+        s[f"refine_{mode}_seconds_per_scene"] = {"mean": float(np.mean(per_scene)), "n": len(per_scene)}
+s["speed"] = load(os.path.join(R, "speed.json"))
+json.dump(s, open(os.path.join(R, "summary.json"), "w"), indent=2)
+print(json.dumps({k: s[k] for k in ("mean", "psnr_gain_vs_plain") if k in s}, indent=1))
+EOF
+echo "[gpu_restore] summary rc=$? total $(( $(date +%s) - T0 )) s"
+cat "$R/logs/summary.log"

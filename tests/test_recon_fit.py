@@ -109,7 +109,7 @@ def test_divergence_keeps_last_good_checkpoint_and_resume(cap, tmp_path):
     assert err.value.step == 4 and err.value.checkpoint.endswith("ckpt_0000004.pt")
     good = [(cap.ego_poses[:1], cap.actor_poses[:1], cap.images[:1] / 255.0, 0.5)]
     resumed = fit(cap, cfg, extra_views=good, ckpt_dir=str(tmp_path), progress=False, device="cpu")
-    assert resumed.meta["start_step"] == 4 and math.isfinite(resumed.meta["final_loss"])
+    assert resumed.meta["start_step"] == 4 and math.isfinite(resumed.meta["final_loss"]) and resumed.meta["val_psnr"] > 5
     with pytest.raises(ValueError, match=r"extra_views\[0\]"):
         fit(cap, cfg, extra_views=[(cap.ego_poses[:1], cap.actor_poses[:1], cap.images[:1, :, :8], 1.0)], progress=False)
 

@@ -111,7 +111,7 @@ def _fit(args) -> int:
         raise ValueError(str(err)) from None
     scene.save(args.out)
     result = {"out": args.out, "gaussians": scene.num_gaussians, "fit_seconds": scene.meta["fit_seconds"],
-              "final_loss": scene.meta["final_loss"], "backend": scene.meta["backend"], "sky_backend": scene.meta["sky_backend"],
+              "final_loss": scene.meta["final_loss"], "val_psnr": scene.meta["val_psnr"], "backend": scene.meta["backend"], "sky_backend": scene.meta["sky_backend"],
               "start_step": scene.meta["start_step"], "iterations": cfg.iterations}  # fmt: skip
     if args.ply:
         result["ply"] = scene.export_ply(args.ply)

@@ -89,7 +89,8 @@ def novel_view_table(scene: ReconScene, bank, scenario_idx: int, offsets=(0, 1, 
                      seed: int = 0) -> dict:  # fmt: skip
     """PSNR / SSIM of `scene` against the ground truth (module docstring) -> JSON-able dict:
     {"scenario_idx", "frames", "offsets": {"0": {psnr, ssim, psnr_min, views, [psnr_left, psnr_right]}, ...},
-     "cousins": {psnr, ssim, views, lateral: [...]} (if cousins)}."""
+     "cousins": {psnr, ssim, views, lateral: [...], mean_deviation_m} (if cousins)}; `views` counts
+    scored camera images (poses x cameras x sides)."""
     tl = scene.timeline
     frames = np.asarray(tl["val_frames"] if frames is None else frames, np.int64)
     if frames.size == 0:

@@ -7,9 +7,9 @@ w = `ssim_weight`; Adam per parameter group, the means' learning rate decaying
 exponentially. On CUDA with gsplat: gsplat's differentiable `rasterization` and its
 `DefaultStrategy` (clone / split / prune). On the CPU: the reference splatter with
 autograd and no densification (tiny scenes, tests). Frames `capture.split(holdout_every)`
-holds out are never trained on (validation). `extra_views` are pseudo-observations
-(ego_poses (V, 3), actor_poses (V, 1 + A, 4), images (V, C, H, W, 3) float, weight):
-from step `extra_start` on, each step also renders one of them and adds weight x its
+holds out are never trained on; their mean PSNR ends up in `scene.meta["val_psnr"]`.
+`extra_views` are pseudo-observations (ego_poses (V, 3), actor_poses (V, 1 + A, 4), images (V, C, H, W, 3) float,
+weight): from step `extra_start` on, each step also renders one of them and adds weight x its
 photometric loss (the diffusion restorer's progressive refinement feeds these).
 
 Checkpoints (`ckpt_dir/ckpt_STEP.pt`: Gaussians, optimiser and strategy state, sky) are
@@ -32,7 +32,7 @@ from jaxsim.config_utils import check_choice, check_range
 from render_bridge.recon import raster
 from render_bridge.recon.capture import LoggedCapture, images_float
 from render_bridge.recon.init import init_params
-from render_bridge.recon.metrics import ssim_torch
+from render_bridge.recon.metrics import psnr_per_image, ssim_torch
 from render_bridge.recon.model import PARAMS, ReconScene, render_frame
 from render_bridge.recon.sky_nvdiffrast import CubeSky
 
@@ -183,6 +183,18 @@ def _check_extra(extra_views, cap: LoggedCapture):
     return out
 
 
+@torch.no_grad()
+def _validate(params, sky, images, ego, poses, Ks, c2e, w, h, backend, frames) -> float | None:
+    """Mean PSNR (dB) over the held-out logged frames (None when none are held out)."""
+    if len(frames) == 0:
+        return None
+    vals = []
+    for f in frames:
+        rgb, _, _ = render_frame(params, sky, ego[f], poses[f], Ks, c2e, w, h, backend=backend)
+        vals.append(psnr_per_image(rgb.clamp(0, 1), images[f]))
+    return float(torch.cat(vals).mean())
+
+
 def fit(capture: LoggedCapture, cfg: FitConfig = FitConfig(), init: ReconScene | None = None, extra_views=None,
         ckpt_dir: str | None = None, progress: bool = True, device=None) -> ReconScene:  # fmt: skip
     """Fit (or, with `init`, refine) a `ReconScene` to `capture` (module docstring)."""
@@ -255,11 +267,12 @@ def fit(capture: LoggedCapture, cfg: FitConfig = FitConfig(), init: ReconScene |
             bar.update(step, loss_v, params["means"].shape[0])
     finally:
         bar.close()
+    val_psnr = _validate(params, sky, images, ego, poses, Ks, c2e, w, h, backend, val_idx)
     calib = {"Ks": capture.Ks, "cam_to_ego": capture.cam_to_ego, "names": list(capture.camera_names),
              "width": w, "height": h}  # fmt: skip
     timeline = {"ego_poses": capture.ego_poses, "actor_poses": capture.actor_poses, "timestamps": capture.timestamps,
                 "actor_sizes": capture.actor_sizes, "val_frames": val_idx, "train_frames": train_idx}  # fmt: skip
     meta = {**{k: v for k, v in capture.meta.items()}, "fit": dataclasses.asdict(cfg), "backend": backend,
             "sky_backend": sky.active_backend(), "fit_seconds": time.perf_counter() - t0, "final_loss": loss_v,
-            "start_step": start}  # fmt: skip
+            "start_step": start, "val_psnr": val_psnr}  # fmt: skip
     return ReconScene({k: v.detach() for k, v in params.items()}, sky, calib, timeline, meta)

@@ -8,9 +8,10 @@ exponentially. On CUDA with gsplat: gsplat's differentiable `rasterization` and 
 `DefaultStrategy` (clone / split / prune). On the CPU: the reference splatter with
 autograd and no densification (tiny scenes, tests). Frames `capture.split(holdout_every)`
 holds out are never trained on; their mean PSNR ends up in `scene.meta["val_psnr"]`.
-`extra_views` are pseudo-observations (ego_poses (V, 3), actor_poses (V, 1 + A, 4), images (V, C, H, W, 3) float,
-weight): from step `extra_start` on, each step also renders one of them and adds weight x its
-photometric loss (the diffusion restorer's progressive refinement feeds these).
+`extra_views` are pseudo-observations [(ego_poses (V, 3), actor_poses (V, 1 + A, 4),
+images (V, C, H, W, 3) float, weight)]: from step `extra_start` on, each step also
+renders one of them and adds weight x its photometric loss (the diffusion restorer's
+progressive refinement feeds these).
 
 Checkpoints (`ckpt_dir/ckpt_STEP.pt`: Gaussians, optimiser and strategy state, sky) are
 written every `ckpt_every` steps and a fit resumes from the latest. A non-finite loss

@@ -24,7 +24,6 @@ mkdir -p "$R/logs" "$W"
 PY=${PYTHON:-python3}
 export XLA_PYTHON_CLIENT_PREALLOCATE=false PYTHONUNBUFFERED=1
 T0=$(date +%s)
-BUDGET_S=${BUDGET_S:-470}
 
 if [[ $TINY == 1 ]]; then
   export CUDA_VISIBLE_DEVICES="" OMP_NUM_THREADS=1
@@ -33,24 +32,25 @@ if [[ $TINY == 1 ]]; then
   FIT="--fit-iters ${FIT_ITERS:-20} --max-points 1500"
   RTRAIN="--steps ${R_STEPS:-6} --batch-size 4 --channels ${CHANNELS:-8,16} --sample-steps 2"
   REFINE="--iterations ${REF_ITERS:-5} --frame-stride 3 --cousins 1"
-  EVAL="--cousins 1"; SPEED_SIZES="16x32 32x32"; ONLINE_ENVS=2
+  EVAL="--cousins 1"; SPEED_SIZES="16x32 32x32"; ONLINE_ENVS=2; BUDGET_S=${BUDGET_S:-1200}; SPEED_S=150
 else
   NT=${NT:-6}; NH=${NH:-8}; HA=0,1,2,3; HB=4,5,6,7
   SIZE="--width 160 --height 96 --stride 2"
   FIT="--fit-iters ${FIT_ITERS:-500}"
   RTRAIN="--steps ${R_STEPS:-1200} --batch-size 32 --channels ${CHANNELS:-32,64,128,128} --sample-steps 8"
   REFINE="--iterations ${REF_ITERS:-150} --frame-stride 2 --cousins 2"
-  EVAL="--cousins 2"; SPEED_SIZES="128x128 96x160"; ONLINE_ENVS=64
+  EVAL="--cousins 2"; SPEED_SIZES="128x128 96x160"; ONLINE_ENVS=64; BUDGET_S=${BUDGET_S:-470}; SPEED_S=45
 fi
 if [[ $TINY == 0 && $NH -ne 8 ]]; then HA=$(seq -s, 0 $(( NH / 2 - 1 ))); HB=$(seq -s, $(( NH / 2 )) $(( NH - 1 ))); fi
 CLI="$PY -m agents.cli recon"
 TRAIN_ARGS="$SIZE $FIT --split train --num $NT --no-progress"
 HELD_ARGS="$SIZE $FIT --split heldout --num $NH --no-progress"
 
-left() { echo $(( BUDGET_S - ($(date +%s) - T0) )); }
-run() {  # run NAME CMD...: logged, bounded by what is left of the budget
+left() { echo $(( ${1:-$BUDGET_S} - ($(date +%s) - T0) )); }
+PHASE_END=$BUDGET_S
+run() {  # run NAME CMD...: in the background, logged, killed at PHASE_END s after the start
   local name=$1; shift
-  local t=$(left)
+  local t=$(left $PHASE_END)
   if (( t < 5 )); then echo "[gpu_restore] skip $name: budget spent" | tee -a "$R/logs/skipped.log"; return 0; fi
   ( cd "$PWD" && timeout "$t" "$@" > "$R/logs/$name.log" 2>&1; echo "[gpu_restore] $name rc=$? at $(( $(date +%s) - T0 )) s" ) &
 }
@@ -73,7 +73,9 @@ print(json.dumps(info))
 EOF
 cat "$R/env.json"
 
-# Phase 1: restorer training (both modes, train split) and the held-out plain fits + table (a).
+# Phase 1 (until 40% of the budget; a killed restorer training leaves its last checkpoint, every 500 steps):
+# restorer training (both modes, train split) and the held-out plain fits + table (a).
+PHASE_END=$(( BUDGET_S * 40 / 100 ))
 run train_paper  $CLI train-restorer --mode paper  --work "$W/train_paper"  --out "$W/restorer_paper"  $TRAIN_ARGS $RTRAIN --json "$R/train_paper.json"
 run train_oracle $CLI train-restorer --mode oracle --work "$W/train_oracle" --out "$W/restorer_oracle" $TRAIN_ARGS $RTRAIN --json "$R/train_oracle.json"
 run plain_a $CLI eval-restore --work "$W/heldout" $HELD_ARGS --scenarios "$HA" $EVAL --json "$R/plain_a.json"
@@ -81,7 +83,8 @@ run plain_b $CLI eval-restore --work "$W/heldout" $HELD_ARGS --scenarios "$HB" $
 wait
 echo "[gpu_restore] phase 1 done at $(( $(date +%s) - T0 )) s"
 
-# Phase 2: progressive refinement of the held-out scenes, per restorer, scenes in two halves.
+# Phase 2 (until 70%): progressive refinement of the held-out scenes, per restorer, scenes in two halves.
+PHASE_END=$(( BUDGET_S * 70 / 100 ))
 for mode in paper oracle; do
   if [[ -f "$W/restorer_$mode/restorer.json" ]]; then
     run "refine_${mode}_a" $CLI refine --work "$W/heldout" $HELD_ARGS --scenarios "$HA" --restorer "$mode=$W/restorer_$mode" $REFINE --json "$R/refine_${mode}_a.json"
@@ -91,16 +94,10 @@ done
 wait
 echo "[gpu_restore] phase 2 done at $(( $(date +%s) - T0 )) s"
 
-# Phase 3: the (a)/(b)/(c) table with both restorers, then restore speed and online restoration.
-RESTORERS=""
-for mode in paper oracle; do [[ -f "$W/restorer_$mode/restorer.json" ]] && RESTORERS="$RESTORERS --restorer $mode=$W/restorer_$mode"; done
-run eval_a $CLI eval-restore --work "$W/heldout" $HELD_ARGS --scenarios "$HA" $RESTORERS $EVAL --json "$R/eval_a.json"
-run eval_b $CLI eval-restore --work "$W/heldout" $HELD_ARGS --scenarios "$HB" $RESTORERS $EVAL --json "$R/eval_b.json"
-wait
-echo "[gpu_restore] phase 3 (table) done at $(( $(date +%s) - T0 )) s"
-
+# Phase 3: restore speed and online restoration (alone on the GPU, <= 45 s), then the (a)/(b)/(c)
+# table with both restorers (until the budget ends).
 SPEED_SIZES="$SPEED_SIZES" ONLINE_ENVS=$ONLINE_ENVS W="$W" R="$R" TINY=$TINY \
-  timeout "$(( $(left) > 5 ? $(left) : 5 ))" $PY - > "$R/logs/speed.log" 2>&1 <<'EOF'
+  timeout $SPEED_S $PY - > "$R/logs/speed.log" 2>&1 <<'EOF'
 """Restore speed at each size (untrained weights, same UNet as the trained restorer) and the
 camera env's env-steps/s with and without online restoration (procedural scenes)."""
 import json, os, time
@@ -148,6 +145,14 @@ if trained is not None:
 json.dump(out, open(os.path.join(R, "speed.json"), "w"), indent=2)
 EOF
 echo "[gpu_restore] speed rc=$? at $(( $(date +%s) - T0 )) s"
+PHASE_END=$BUDGET_S
+RESTORERS=""
+for mode in paper oracle; do [[ -f "$W/restorer_$mode/restorer.json" ]] && RESTORERS="$RESTORERS --restorer $mode=$W/restorer_$mode"; done
+run eval_a $CLI eval-restore --work "$W/heldout" $HELD_ARGS --scenarios "$HA" $RESTORERS $EVAL --json "$R/eval_a.json"
+run eval_b $CLI eval-restore --work "$W/heldout" $HELD_ARGS --scenarios "$HB" $RESTORERS $EVAL --json "$R/eval_b.json"
+wait
+echo "[gpu_restore] phase 3 (table) done at $(( $(date +%s) - T0 )) s"
+
 
 R="$R" T0=$T0 $PY - > "$R/logs/summary.log" 2>&1 <<'EOF'
 """Merge the per-process JSON files into summary.json: the mean (a)/(b)/(c) table, the PSNR gain
@@ -165,12 +170,15 @@ for part in ("a", "b"):
     if d:
         scenes += d["scenes"]
 if scenes:
-    cols = [c for c in scenes[0] if c != "scenario" and all(c in sc for sc in scenes)]
-    mean = {c: _mean_table([sc[c] for sc in scenes]) for c in cols}
+    # each column over the scenes that have it (a killed run may miss some), the plain column on the same scenes
     s["heldout_scenes"] = [sc["scenario"] for sc in scenes]
-    s["mean"] = mean
-    s["psnr_gain_vs_plain"] = {c: {r: mean[c][r]["psnr"] - mean["plain"][r]["psnr"] for r in mean[c] if r in mean["plain"]}
-                               for c in mean if c != "plain"}
+    s["mean"], s["psnr_gain_vs_plain"], s["scenes_per_column"] = {}, {}, {}
+    for c in dict.fromkeys(k for sc in scenes for k in sc if k != "scenario"):
+        have = [sc for sc in scenes if c in sc]
+        s["mean"][c], s["scenes_per_column"][c] = _mean_table([sc[c] for sc in have]), [sc["scenario"] for sc in have]
+        if c != "plain":
+            base = _mean_table([sc["plain"] for sc in have])
+            s["psnr_gain_vs_plain"][c] = {r: s["mean"][c][r]["psnr"] - base[r]["psnr"] for r in s["mean"][c] if r in base}
 for mode in ("paper", "oracle"):
     t = load(os.path.join(R, f"train_{mode}.json"))
     if t:

@@ -37,7 +37,8 @@ from render_bridge.recon.pairs import to_uint8
 @dataclasses.dataclass(frozen=True)
 class RefineConfig:
     """offsets: lateral shift (m) per round; weight: loss weight of each pseudo-view set;
-    iterations: fit steps per round; lr_means_scale: the means' learning rate relative to
+    iterations: fit steps per round (gsplat densification runs in the middle of each round, from
+    iterations/5 on, every iterations/6 steps); lr_means_scale: the means' learning rate relative to
     the scene's own fit (small: the scene is already fitted); frame_stride: every k-th
     training frame is rendered; cousins: cousin trajectories added in the last round
     (0 = none); restore_steps: DDIM steps (0 = the restorer's default); seed."""
@@ -115,7 +116,8 @@ def refine(scene: ReconScene, capture: LoggedCapture, restorer, cfg: RefineConfi
     base = FitConfig(**scene.meta["fit"]) if scene.meta.get("fit") else FitConfig()
     round_cfg = dataclasses.replace(base, iterations=cfg.iterations, lr_means=base.lr_means * cfg.lr_means_scale,
                                     lr_means_final=base.lr_means_final * cfg.lr_means_scale,
-                                    refine_start=min(base.refine_start, cfg.iterations), seed=base.seed + 1)  # fmt: skip
+                                    refine_start=min(base.refine_start, cfg.iterations // 5),
+                                    refine_every=max(1, min(base.refine_every, cfg.iterations // 6)), seed=base.seed + 1)  # fmt: skip
     pseudo, report, t_all = [], {"rounds": [], "config": dataclasses.asdict(cfg)}, time.perf_counter()
     for r, d in enumerate(cfg.offsets):
         t0 = time.perf_counter()

@@ -5,7 +5,7 @@ drifts off it (covariate shift) and has never been shown how to come back. Every
 DAgger round rolls the current IL policy out on the training scenarios (one episode
 per scenario and repeat, actions sampled from the policy for state diversity), and at
 every decision asks the expert what it would do there. The expert label exists at any
-state because it is computed from the reference route (`agents.baselines.expert_target`:
+state because it is computed from the reference route (`jaxsim.drivers.expert_target`:
 the route point 0.5 s ahead on the log's schedule, snapped to the nearest RAD anchor);
 the continuous label is the bicycle inverse onto the next logged pose.
 
@@ -23,10 +23,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from agents import policies as pol
-from agents.baselines import expert_target
 from agents.il import HORIZON_STEPS, Pairs, normalise_controls
 from jaxsim import actions as act
+from jaxsim.drivers import expert_target
 from jaxsim.kinematics import inverse
+from jaxsim.rollout import episode_steps, unroll
 from jaxsim.wrappers import VmapWrapper
 
 
@@ -48,20 +49,16 @@ def _compiled(env, apply, discrete: bool, num_episodes: int, num_steps: int, sam
         k_reset, k_run = jax.random.split(key)
         obs, state = venv.reset_to(k_reset, env_params, ids)
 
-        def body(carry, k):
-            obs, state, done = carry
-            a_disc, a_cont, ok = labels(env, state, env_params)
-            k_act, k_step = jax.random.split(k)
+        def policy(k_act, obs, state):
             out = apply(net_params, obs)
             a = pol.sample(out, k_act) if sample else pol.mode(out)
-            env_a = pol.to_env_action(a, env_params.dynamics, discrete)
-            obs2, state2, _, term, trunc, _ = venv.step(k_step, state, env_a, env_params)
-            rec = Pairs(obs=obs, action_discrete=a_disc, action_continuous=a_cont, valid=ok & ~done)
-            keep = lambda new, old: jnp.where(done.reshape((-1,) + (1,) * (new.ndim - 1)), old, new)  # noqa: E731
-            return (keep(obs2, obs), jax.tree.map(keep, state2, state), done | term | trunc), rec
+            return pol.to_env_action(a, env_params.dynamics, discrete)
 
-        done = jnp.zeros((num_episodes,), bool)
-        _, recs = jax.lax.scan(body, (obs, state, done), jax.random.split(k_run, num_steps))
+        def record(st):
+            a_disc, a_cont, ok = labels(env, st.state, env_params)
+            return Pairs(obs=st.obs, action_discrete=a_disc, action_continuous=a_cont, valid=ok & ~st.done)
+
+        _, recs = unroll(venv, env_params, policy, k_run, obs, state, num_steps, record)
         return jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:]), recs)
 
     return jax.jit(jax.vmap(one_seed, in_axes=(0, None, None, 0)))
@@ -75,7 +72,7 @@ def visited_pairs(env, params, network, seed_params, scenario_ids, key, sample: 
     (S, E * steps); `valid` marks live, labellable states.
     """
     ids = jnp.asarray(scenario_ids, jnp.int32)
-    steps = -(-(params.bank.num_steps - 1) // env.config.substeps)
+    steps = episode_steps(env, params)
     num_seeds = jax.tree.leaves(seed_params)[0].shape[0]
     fn = _compiled(env, network.apply, network.discrete, int(ids.shape[0]), int(steps), bool(sample))
     return fn(seed_params, params, ids, jax.random.split(key, num_seeds))

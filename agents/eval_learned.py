@@ -2,40 +2,33 @@
 
 `agents.evaluation.evaluate` runs one policy with shared env params; learned policies
 need more: per-episode `EnvParams` (each DAA episode its own adversary knobs) and every
-seed's parameters at once. `evaluate_learned` vmaps the same frozen-after-done rollout
-over seeds and episodes, then aggregates with `jaxsim.metrics.aggregate` per seed.
+seed's parameters at once. `rollout_learned` vmaps the same frozen-after-done rollout
+(`jaxsim.rollout`) over seeds and episodes; `evaluate_suite` runs the held-out suite
+(log replay and DAA behaviours, `condition_blocks`) that `reconrl train` and
+`reconrl eval --checkpoint` both report, and aggregates per seed.
 """
 from __future__ import annotations
 
 import functools
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from agents import policies as pol
 from jaxsim import metrics as met
-from jaxsim.wrappers import VmapWrapper, params_axes
+from jaxsim.rollout import episode_metrics, episode_steps, per_env_policy
+
+
+def _greedy(apply, net_params, dynamics, discrete: bool):
+    """The batched deterministic policy of a network (the mode of its action distribution)."""
+    return lambda key, obs, state: pol.to_env_action(pol.mode(apply(net_params, obs)), dynamics, discrete)
 
 
 @functools.lru_cache(maxsize=16)
-def _compiled(env, apply, discrete: bool, num_episodes: int, num_steps: int):
-    venv = VmapWrapper(env, num_episodes, batched_params=True)
-
+def _compiled(env, apply, discrete: bool, num_steps: int):
     def one_seed(net_params, env_params, ids, key):
-        k_reset, k_run = jax.random.split(key)
-        obs, state = venv.reset_to(k_reset, env_params, ids)
-        done = jnp.zeros((num_episodes,), bool)
-
-        def body(carry, k):
-            obs, state, done = carry
-            action = pol.to_env_action(pol.mode(apply(net_params, obs)), env_params.dynamics, discrete)
-            obs2, state2, _, term, trunc, _ = venv.step(k, state, action, env_params)
-            keep = lambda new, old: jnp.where(done.reshape((-1,) + (1,) * (new.ndim - 1)), old, new)  # noqa: E731
-            return (keep(obs2, obs), jax.tree.map(keep, state2, state), done | term | trunc), None
-
-        (_, state, _), _ = jax.lax.scan(body, (obs, state, done), jax.random.split(k_run, num_steps))
-        return jax.vmap(met.finalize)(state.metrics)
+        policy = lambda venv: _greedy(apply, net_params, env_params.dynamics, discrete)  # noqa: E731
+        return episode_metrics(env, env_params, policy, ids, key, num_steps, batched_params=True)
 
     return jax.jit(jax.vmap(one_seed, in_axes=(0, None, None, None)))
 
@@ -43,43 +36,26 @@ def _compiled(env, apply, discrete: bool, num_episodes: int, num_steps: int):
 def rollout_learned(env, network, seed_params, env_params, scenario_ids, key) -> dict:
     """Per-episode metrics (dict of (S, E) numpy arrays) for S seeds' params (leading axis)
     on E episodes; `env_params` batched over the E episodes (see `agents.adversaries`)."""
-    ids = jnp.asarray(scenario_ids, jnp.int32)
-    steps = -(-(env_params.bank.num_steps - 1) // env.config.substeps)
-    fn = _compiled(env, network.apply, network.discrete, int(ids.shape[0]), int(steps))
+    ids = np.asarray(scenario_ids, np.int32)
+    fn = _compiled(env, network.apply, network.discrete, episode_steps(env, env_params))
     return jax.tree.map(np.asarray, fn(seed_params, env_params, ids, key))
 
 
 @functools.lru_cache(maxsize=16)
-def _compiled_scripted(env, policy, num_episodes: int, num_steps: int):
-    venv = VmapWrapper(env, num_episodes, batched_params=True)
-
+def _compiled_scripted(env, policy, num_steps: int):
     def run(env_params, ids, key):
-        k_reset, k_run = jax.random.split(key)
-        obs, state = venv.reset_to(k_reset, env_params, ids)
-        done = jnp.zeros((num_episodes,), bool)
-        axes = (0, 0, 0, params_axes(env_params, True))
-
-        def body(carry, k):
-            obs, state, done = carry
-            k_act, k_step = jax.random.split(k)
-            action = jax.vmap(policy, in_axes=axes)(jax.random.split(k_act, num_episodes), obs, state, env_params)
-            obs2, state2, _, term, trunc, _ = venv.step(k_step, state, action, env_params)
-            keep = lambda new, old: jnp.where(done.reshape((-1,) + (1,) * (new.ndim - 1)), old, new)  # noqa: E731
-            return (keep(obs2, obs), jax.tree.map(keep, state2, state), done | term | trunc), None
-
-        (_, state, _), _ = jax.lax.scan(body, (obs, state, done), jax.random.split(k_run, num_steps))
-        return jax.vmap(met.finalize)(state.metrics)
+        return episode_metrics(env, env_params, lambda venv: per_env_policy(policy, venv, env_params), ids, key,
+                               num_steps, batched_params=True)  # fmt: skip
 
     return jax.jit(run)
 
 
 def rollout_scripted(env, policy, env_params, scenario_ids, key) -> dict:
     """Per-episode metrics (dict of (1, E) numpy arrays, a seed axis of one) of a per-env
-    scripted `policy(key, obs, state, params)` (agents.baselines) with `env_params`
+    scripted `policy(key, obs, state, params)` (`jaxsim.policies`) with `env_params`
     batched over the E episodes, as `rollout_learned` does for networks."""
-    ids = jnp.asarray(scenario_ids, jnp.int32)
-    steps = -(-(env_params.bank.num_steps - 1) // env.config.substeps)
-    fn = _compiled_scripted(env, policy, int(ids.shape[0]), int(steps))
+    ids = np.asarray(scenario_ids, np.int32)
+    fn = _compiled_scripted(env, policy, episode_steps(env, env_params))
     return jax.tree.map(lambda x: np.asarray(x)[None], fn(env_params, ids, key))
 
 
@@ -124,31 +100,48 @@ def aggregate_seeds(episodes: dict, index=slice(None)) -> dict:
     }
 
 
-def evaluate_checkpoint(directory: str, bank, daa: str = "none", seed: int = 0) -> dict:
-    """RAD rows {"<policy> [<condition>]": seed-mean row} for a policy directory or a run
-    directory (its policy_il / policy_rl). daa: "none", "all" or one behaviour name."""
+def checkpoint_dirs(directory: str) -> dict:
+    """{policy name: policy directory} for a policy directory or a run directory (its
+    policy_il / policy_rl, named IL / RL as in the table `reconrl train` writes)."""
     import os
 
-    from agents import adversaries
-    from agents.checkpoint import POLICY_META, load_policy
-    from agents.train_config import DAA_BEHAVIOURS
-    from jaxsim.env import DrivingEnv
+    from agents.checkpoint import POLICY_META
 
     if os.path.exists(os.path.join(directory, POLICY_META)):
-        dirs = {os.path.basename(os.path.normpath(directory)): directory}
-    else:
-        dirs = {name: os.path.join(directory, f"policy_{name.lower()}") for name in ("IL", "RL")}
-        dirs = {k: v for k, v in dirs.items() if os.path.exists(os.path.join(v, POLICY_META))}
+        return {os.path.basename(os.path.normpath(directory)): directory}
+    dirs = {name: os.path.join(directory, f"policy_{name.lower()}") for name in ("IL", "RL")}
+    dirs = {k: v for k, v in dirs.items() if os.path.exists(os.path.join(v, POLICY_META))}
     if not dirs:
         raise FileNotFoundError(f"{directory} holds no policy ({POLICY_META}, policy_il/ or policy_rl/)")
+    return dirs
+
+
+def suite_behaviours(daa: str) -> list:
+    """DAA behaviours of the evaluation suite for `--daa` ("none", "all" or one name)."""
+    from agents import adversaries
+    from agents.train_config import DAA_BEHAVIOURS
+
     if daa not in ("none", "all") + DAA_BEHAVIOURS:
         raise ValueError(f"--daa is {daa!r}; allowed: none, all, {', '.join(DAA_BEHAVIOURS)}")
-    conditions = [("log-replay", ())]
-    if daa != "none":
-        if not adversaries.daa_available():
-            raise ValueError("--daa needs jaxsim.daa")
-        conditions += [(b, (b,)) for b in (DAA_BEHAVIOURS if daa == "all" else (daa,))]
-    n = bank.num_scenarios
+    if daa == "none":
+        return []
+    if not adversaries.daa_available():
+        raise ValueError("--daa needs jaxsim.daa")
+    return list(DAA_BEHAVIOURS) if daa == "all" else [daa]
+
+
+def evaluate_checkpoint(directory: str, bank, daa: str = "none", seed: int = 0) -> dict:
+    """RAD rows {"<policy> [<condition>]": aggregate_seeds(...)} for a policy directory
+    or a run directory (its policy_il / policy_rl). daa: "none", "all" or one behaviour name.
+
+    Runs `evaluate_suite`, the code `reconrl train` evaluates with, so `--daa all` with
+    the run's eval seed reproduces the run's table (rows log-replay, each behaviour,
+    daa-all)."""
+    from agents.checkpoint import load_policy
+    from jaxsim.env import DrivingEnv
+
+    dirs = checkpoint_dirs(directory)
+    behaviours = suite_behaviours(daa)
     key = jax.random.PRNGKey(seed)
     rows = {}
     for name, d in dirs.items():
@@ -156,9 +149,10 @@ def evaluate_checkpoint(directory: str, bank, daa: str = "none", seed: int = 0) 
         if not meta.get("seeds", 0):
             params = jax.tree.map(lambda x: x[None], params)
         env = DrivingEnv(cfg.env)
-        base = env.default_params(bank)
-        for j, (cond, beh) in enumerate(conditions):
-            env_p = adversaries.with_daa(base, n, beh, jax.random.fold_in(key, j))
-            eps = rollout_learned(env, network, params, env_p, np.arange(n), key)
-            rows[f"{name} [{cond}]"] = aggregate_seeds(eps)
+
+        def rollout(env_p, ids, k, env=env, network=network, params=params):
+            return rollout_learned(env, network, params, env_p, ids, k)
+
+        for cond, agg in evaluate_suite(rollout, env.default_params(bank), behaviours, key).items():
+            rows[f"{name} [{cond}]"] = agg
     return rows

@@ -36,7 +36,7 @@ class ScenarioConfig:
 
 
 @dataclass(frozen=True)
-class DAAConfig:
+class DAASettings:
     """Dynamic adversary agents (jaxsim.daa): used in PPO rollouts, IL data and evaluation."""
 
     enabled: bool = True
@@ -48,7 +48,7 @@ class DAAConfig:
 
 
 @dataclass(frozen=True)
-class CTGConfig:
+class CTGSettings:
     """Cousin trajectories (jaxsim.ctg): extra IL pairs and cousin-route resets in PPO."""
 
     enabled: bool = True
@@ -238,8 +238,8 @@ class TrainConfig:
     seeds: int = 1
     env: EnvConfig = EnvConfig(substeps=5, obs="vector")
     scenarios: ScenarioConfig = ScenarioConfig()
-    daa: DAAConfig = DAAConfig()
-    ctg: CTGConfig = CTGConfig()
+    daa: DAASettings = DAASettings()
+    ctg: CTGSettings = CTGSettings()
     network: NetworkConfig = NetworkConfig()
     il: ILConfig = ILConfig()
     ppo: PPOConfig = PPOConfig()

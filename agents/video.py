@@ -16,29 +16,26 @@ from agents import adversaries
 from agents import policies as pol
 from jaxsim.geometry import box_corners
 from jaxsim.metrics import NO_EVENT
+from jaxsim.rollout import episode_steps, unroll
 
 EVENT_NAMES = {0: "completed", 1: "dynamic collision", 2: "static collision", 3: "position deviation", 4: "heading deviation"}
 
 
 def episode_trace(env, params, network, net_params, idx: int, key) -> dict:
     """Numpy arrays per env step: ego (S+1, 4), agents (S+1, A, 4), valid, sizes, event (S+1,)."""
-    steps = -(-(params.bank.num_steps - 1) // env.config.substeps)
+    steps = episode_steps(env, params)
 
     @jax.jit
     def run(net_params, params, key):
         obs, state = env.reset_to(key, params, idx)
+        policy = lambda k, obs, state: pol.to_env_action(  # noqa: E731
+            pol.mode(network.apply(net_params, obs)), params.dynamics, network.discrete)
 
-        def body(carry, k):
-            obs, state, done = carry
-            a = pol.to_env_action(pol.mode(network.apply(net_params, obs)), params.dynamics, network.discrete)
-            obs2, state2, _, term, trunc, _ = env.step(k, state, a, params)
-            state = jax.tree.map(lambda n, o: jnp.where(done, o, n), state2, state)
-            agents, valid, sizes = env.current_agents(state, params)
-            frame = (state.ego, agents, valid, sizes, state.metrics.event, done)
-            return (obs2, state, done | term | trunc), frame
+        def frame(st):
+            return (st.next_state.ego, *env.current_agents(st.next_state, params), st.next_state.metrics.event, st.done)
 
         first = (state.ego, *env.current_agents(state, params), jnp.int32(NO_EVENT), jnp.bool_(False))
-        _, frames = jax.lax.scan(body, (obs, state, jnp.bool_(False)), jax.random.split(key, steps))
+        _, frames = unroll(env, params, policy, key, obs, state, steps, frame)
         return jax.tree.map(lambda f, x: jnp.concatenate([f[None], x]), first, frames)
 
     ego, agents, valid, sizes, event, done = jax.tree.map(np.asarray, run(net_params, params, key))
@@ -59,7 +56,7 @@ def draw_frames(trace: dict, bank, idx: int, size: int = 360, span: float = 60.0
     for k in range(len(trace["ego"])):
         c = trace["ego"][k, :2]
 
-        def px(p):
+        def px(p, c=c):
             q = (np.asarray(p)[..., :2] - c) * scale
             return [(float(size / 2 + x), float(size / 2 - y)) for x, y in q.reshape(-1, 2)]
 

@@ -1,6 +1,7 @@
-"""Scripted baseline policies, written per env: `policy(key, obs, state, params) -> action`.
+"""Scripted drivers and IDM car following (simulator knowledge, usable by traffic actors
+and as baselines), written per env: `policy(key, obs, state, params) -> action`.
 
-All work in either action space of `DrivingEnv` (`make_policy(name, env)` picks the
+All work in either action space of `DrivingEnv` (`scripted_policy(name, env)` picks the
 right form): the expert follows the env's reference path (the log, or a CTG cousin),
 the constant-velocity policy holds speed and heading, and the yielding policy steers
 like the expert but keeps an IDM-style time gap to the nearest agent whose predicted
@@ -79,8 +80,8 @@ def expert_target(state, horizon_steps: int) -> jnp.ndarray:
     return jnp.stack([local[1], local[0]])
 
 
-def make_policy(name: str, env):
-    """Per-env policy function for `env`'s action space."""
+def scripted_policy(name: str, env):
+    """Per-env scripted policy `name` (one of `POLICIES`) for `env`'s action space."""
     if name not in POLICIES:
         raise ValueError(f"unknown policy {name!r}; choose one of {', '.join(POLICIES)}")
     spec = env.discrete_spec

@@ -33,7 +33,8 @@ from jaxsim.config_utils import check_choice, check_range
 from jaxsim.daa.behaviours import AdvState, adversary_step
 from jaxsim.daa.params import DAAParams
 from jaxsim.events import EventParams
-from jaxsim.kinematics import DynamicsParams, step as bicycle_step
+from jaxsim.kinematics import DynamicsParams
+from jaxsim.kinematics import step as bicycle_step
 from jaxsim.scenario import Scenario
 
 

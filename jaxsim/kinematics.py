@@ -1,10 +1,12 @@
-"""Kinematic bicycle model (rear-axle reference) with an analytic inverse.
+"""Kinematic bicycle model with an analytic inverse.
 
-State rows are `[x, y, yaw, speed]`; controls are `[accel m/s^2, steer rad]`. The
-forward step is RAD's model, x' = x + v cos(yaw) dt, y' = y + v sin(yaw) dt,
-yaw' = yaw + v / L tan(steer) dt, with v' = v + a dt clipped to [0, max_speed] applied
-after the pose update (explicit Euler). `inverse` recovers the controls that map one
-logged state onto the next, the way Waymax recovers expert actions from logs.
+State rows are `[x, y, yaw, speed]`, (x, y) being the box centre (the convention is
+stated in `jaxsim.scenario`; the model integrates that point, as RAD's does); controls
+are `[accel m/s^2, steer rad]`. The forward step is RAD's model,
+x' = x + v cos(yaw) dt, y' = y + v sin(yaw) dt, yaw' = yaw + v / L tan(steer) dt, with
+v' = v + a dt clipped to [0, max_speed] applied after the pose update (explicit Euler).
+`inverse` recovers the controls that map one logged state onto the next, the way Waymax
+recovers expert actions from logs.
 Everything is elementwise, differentiable and broadcasts over leading dims.
 """
 from __future__ import annotations

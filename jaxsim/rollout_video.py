@@ -123,7 +123,7 @@ def record_episode(
             import imageio_ffmpeg  # noqa: F401
         except ImportError:
             path = os.path.splitext(os.fspath(path))[0] + ".gif"
-            warnings.warn(f"imageio-ffmpeg is not installed; writing {path} instead of an mp4")
+            warnings.warn(f"imageio-ffmpeg is not installed; writing {path} instead of an mp4", stacklevel=2)
 
     def act(obs, k):
         out = policy_fn(obs, k)

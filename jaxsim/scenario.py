@@ -50,6 +50,11 @@ class Layout(enum.IntEnum):
 class Scenario:
     """One driving log, padded to fixed sizes (T steps, A agents, L lanes, P points, S boxes).
 
+    Reference point (the project's one convention): every pose's (x, y), the ego's and
+    each agent's, is the centre of the vehicle's box. Collision boxes, the bicycle model
+    (which integrates this point, RAD's simplification) and camera mounts all use it;
+    importers move logged rear-axle poses forward to it (nuScenes: `ego_center_offset`).
+
     Fields (shapes for a single scenario; a bank adds a leading `N`):
       ego_traj:      (T, 4) expert ego trajectory [x m, y m, yaw rad, speed m/s].
       ego_valid:     (T,) bool, True for logged steps (a prefix of the T steps).

@@ -119,13 +119,13 @@ def test_families_and_rejections_are_what_the_scene_allows(scenes):
     assert np.all(np.abs(ends[through, 0] - 10.0) < 0.65)  # lane offsets stay inside the lane
     assert np.all(ends[~through, 0] < 10.65)  # slow cousins are still in the turn
     # too fast for the 10 m turns: lateral-acceleration rejections, and they are real
-    lat_rejects = np.argwhere(c.reasons & ctg.Reason.LAT_ACCEL)
+    lat_rejects = np.argwhere(c.reasons & ctg.RejectReason.LAT_ACCEL)
     assert len(lat_rejects) and np.all(c.branch[lat_rejects[:, 0], lat_rejects[:, 1]] > 0)
     for n, k in lat_rejects:
         s = c.states[n, k, :81].astype(np.float64)
         lat = s[:-1, 3] * np.angle(np.exp(1j * np.diff(s[:, 2]))) / 0.1
         assert np.abs(lat).max() > DynamicsParams().max_lat_accel
-    assert not np.any(c.reasons & ctg.Reason.NO_LANE)
+    assert not np.any(c.reasons & ctg.RejectReason.NO_LANE)
 
 
 @functools.partial(jax.jit, static_argnames=("window",))
@@ -151,18 +151,18 @@ def test_u_turn_through_the_curb_is_offroad():
     states, bits = _plan(bank, _turn(radius=6.0, angle=np.pi, lead=4.0), 3.0, window=5)
     bits = int(bits)
     assert np.abs(np.asarray(states[-1, 2])) > 3.0  # it did turn around
-    assert bits == ctg.Reason.OFFROAD, ctg.reason_names(bits)
-    assert int(ctg.primary_reason(jnp.int32(bits))) == ctg.Reason.OFFROAD
+    assert bits == ctg.RejectReason.OFFROAD, ctg.reason_names(bits)
+    assert int(ctg.primary_reason(jnp.int32(bits))) == ctg.RejectReason.OFFROAD
 
 
 def test_too_tight_turn_is_infeasible_curvature():
     bank = bank_of(straight_scene())
     _, bits = _plan(bank, _turn(radius=1.5, angle=np.pi / 2, lead=2.0), 2.0, window=1)
-    assert int(bits) & ctg.Reason.CURVATURE, ctg.reason_names(int(bits))
-    assert int(ctg.primary_reason(bits)) == ctg.Reason.CURVATURE
+    assert int(bits) & ctg.RejectReason.CURVATURE, ctg.reason_names(int(bits))
+    assert int(ctg.primary_reason(bits)) == ctg.RejectReason.CURVATURE
     # the same turn with a radius the steering can reach has no curvature violation
     _, wide = _plan(bank, _turn(radius=3.0, angle=np.pi / 2, lead=2.0), 2.0, window=1)
-    assert not int(wide) & ctg.Reason.CURVATURE, ctg.reason_names(int(wide))
+    assert not int(wide) & ctg.RejectReason.CURVATURE, ctg.reason_names(int(wide))
 
 
 def test_vmapped_equals_per_env(scenes):

@@ -8,7 +8,7 @@ import pytest
 from builders import bank_of
 from test_ctg_scenes import straight_scene
 
-from jaxsim.ctg import Cousins, Lateral, Reason, Speed
+from jaxsim.ctg import Cousins, Lateral, RejectReason, Speed
 from jaxsim.ctg.stats import diversity_report, features, plot_report
 
 
@@ -33,7 +33,7 @@ def test_report_shows_the_straight_bias_shrink(tmp_path):
     bank = bank_of(straight_scene(), straight_scene())
     K = 3
     states = np.stack([np.stack([_arc(30.0), _arc(60.0), _arc(20.0)])] * 2)  # (2, K, 91, 4)
-    reasons = np.array([[0, 0, int(Reason.LAT_ACCEL)], [0, int(Reason.COLLISION), 0]], np.int32)
+    reasons = np.array([[0, 0, int(RejectReason.LAT_ACCEL)], [0, int(RejectReason.COLLISION), 0]], np.int32)
     cousins = Cousins(
         states=states, controls=np.zeros((2, K, 90, 2), np.float32), route_len=np.full((2, K), 81, np.int32),
         reasons=reasons, lateral=np.full((2, K), int(Lateral.OFFSET), np.int32),

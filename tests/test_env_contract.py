@@ -108,9 +108,9 @@ def test_stack_keeps_the_contract_over_several_episode_ends(name):
         assert np.all(np.asarray(info["episode"]["steps"])[done] <= EPISODE)
         now = inner(state)
         if done.any():
-            starts.append(jax.tree.map(lambda x: x[done], now))
+            starts.append(jax.tree.map(lambda x, m=done: x[m], now))
             if restart:  # restart: exactly the cached start
-                chex.assert_trees_all_equal(jax.tree.map(lambda x: x[done], state.first), starts[-1])
+                chex.assert_trees_all_equal(jax.tree.map(lambda x, m=done: x[m], state.first), starts[-1])
         # observations belong to the (possibly new) episode's state
         np.testing.assert_allclose(np.asarray(obs), np.asarray(plain.observe(now, params)), atol=1e-5)
     assert ends.min() >= 3, ends
@@ -197,3 +197,20 @@ def test_vmapped_current_agents_and_restart_unwrap():
     agents, valid, sizes = venv.current_agents(state, params)
     assert agents.shape == (2, 4, 4) and valid.shape == (2, 4) and sizes.shape == (2, 4, 2)
     np.testing.assert_array_equal(np.asarray(valid[:, 0]), [True, False])
+
+
+@pytest.mark.parametrize("side", [1.0, -1.0])
+def test_ego_reference_point_is_the_box_centre(side):
+    """The ego's (x, y) is the centre of its box (jaxsim.scenario): a static box just
+    clear of the front or the rear bumper does not touch it, one 5 cm closer does."""
+    half = 0.5 * 4.8 + 0.5 * 2.0  # ego half length + the static box's half length
+    env = DrivingEnv(EnvConfig(action_space="continuous", obs="none"))
+
+    def touches(gap):
+        box = (side * (half + gap), 0.0, 0.0, 2.0, 1.0)
+        params = env.default_params(bank_of(straight_road(T=T, speed=0.0, static_boxes=[box])))
+        _, state = env.reset_to(jax.random.PRNGKey(0), params, 0)
+        info = env.step(jax.random.PRNGKey(0), state, jnp.zeros(2), params)[-1]
+        return bool(info["events"].static_collision)
+
+    assert not touches(0.05) and touches(-0.05)

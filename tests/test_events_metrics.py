@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from builders import bank_of, straight_road
 
-from agents.baselines import make_policy
-from agents.evaluation import rollout_metrics
+from jaxsim.drivers import scripted_policy
+from agents.evaluation import policy_episodes
 from jaxsim import metrics as met
 from jaxsim.env import DrivingEnv, EnvConfig
 
@@ -85,7 +85,7 @@ def test_metrics_over_known_episodes():
     )
     env = DrivingEnv(EnvConfig(action_space="continuous", obs="none"))
     params = env.default_params(bank)
-    episodes = rollout_metrics(env, params, make_policy("expert", env), np.arange(4), KEY)
+    episodes = policy_episodes(env, params, scripted_policy("expert", env), np.arange(4), KEY)
     np.testing.assert_array_equal(episodes["dynamic_collision"], [0, 1, 0, 0])
     np.testing.assert_array_equal(episodes["static_collision"], [0, 0, 1, 0])
     np.testing.assert_allclose(episodes["route_completion"][[0, 3]], 1.0, atol=1e-4)

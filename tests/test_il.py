@@ -36,21 +36,21 @@ def test_il_reaches_accuracy_on_expert_actions():
 
 
 def test_yielding_policy_brakes_for_lead_car_where_expert_collides():
-    from agents.baselines import make_policy
+    from jaxsim.drivers import scripted_policy
     from agents.evaluation import evaluate
     from learner_fixtures import lead_car_bank
 
     env = DrivingEnv(tiny_config().env)
     params = env.default_params(lead_car_bank(gaps=(15.0, 20.0, 25.0)))
     ids = np.arange(3)
-    expert, _ = evaluate(env, params, make_policy("expert", env), ids, jax.random.PRNGKey(0))
-    yielding, eps = evaluate(env, params, make_policy("yielding", env), ids, jax.random.PRNGKey(0))
+    expert, _ = evaluate(env, params, scripted_policy("expert", env), ids, jax.random.PRNGKey(0))
+    yielding, eps = evaluate(env, params, scripted_policy("yielding", env), ids, jax.random.PRNGKey(0))
     assert expert["DCR"] == 1.0  # following the 10 m/s log runs into the 4 m/s lead car
     assert yielding["CR"] == 0.0 and yielding["DR"] == 0.0, yielding
 
 
 def test_dagger_labels_the_learners_states_with_the_expert_anchor():
-    from agents.baselines import expert_target
+    from jaxsim.drivers import expert_target
     from agents.dagger import pad_valid, visited_pairs
     from jaxsim import actions as act
 

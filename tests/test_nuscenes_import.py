@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 
 import nuscenes_fixture as fx
-from agents.baselines import make_policy
+from jaxsim.drivers import scripted_policy
 from agents.cli import main
-from agents.evaluation import rollout_metrics
+from agents.evaluation import policy_episodes
 from jaxsim import geometry, kinematics
 from jaxsim.bank_io import load_bank
 from jaxsim.config_utils import ConfigError
@@ -290,7 +290,7 @@ def test_env_runs_the_expert_without_collisions(imported):
     bank = from_numpy(arrays, batched=True)
     env = DrivingEnv(EnvConfig(action_space="continuous", obs="vector"))
     params = env.default_params(bank)
-    episodes = rollout_metrics(env, params, make_policy("expert", env), np.arange(3), jax.random.PRNGKey(0))
+    episodes = policy_episodes(env, params, scripted_policy("expert", env), np.arange(3), jax.random.PRNGKey(0))
     for key in ("dynamic_collision", "static_collision", "position_deviation", "heading_deviation"):
         np.testing.assert_array_equal(episodes[key], 0.0, err_msg=key)
     np.testing.assert_allclose(episodes["route_completion"], 1.0, atol=1e-3)

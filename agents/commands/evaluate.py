@@ -1,7 +1,6 @@
 """`reconrl eval`: closed-loop evaluation with RAD's metrics table (Markdown + JSON)."""
 from __future__ import annotations
 
-import json
 import time
 
 import jax
@@ -24,12 +23,12 @@ def add_parser(sub) -> None:
 
 
 def evaluate_scripted(args) -> dict:
-    from agents.baselines import make_policy
     from agents.evaluation import evaluate
+    from jaxsim.drivers import scripted_policy
     from jaxsim.env import DrivingEnv, EnvConfig
 
     env = DrivingEnv(EnvConfig(action_space=args.action_space, obs="none", substeps=args.substeps))
-    policy = make_policy(args.policy, env)
+    policy = scripted_policy(args.policy, env)
     bank = bank_from_args(args)
     params = env.default_params(bank)
     if args.daa != "none":
@@ -41,22 +40,20 @@ def evaluate_scripted(args) -> dict:
 
 def _scripted_daa(args, env, policy, params) -> dict:
     """Log replay plus DAA rows for a scripted policy, with the adversaries `reconrl train` evaluates on."""
-    from agents import adversaries
-    from agents.eval_learned import evaluate_suite, rollout_scripted
-    from agents.train_config import DAA_BEHAVIOURS
+    from agents.eval_learned import evaluate_suite, rollout_scripted, suite_behaviours
 
-    if args.daa not in ("all",) + DAA_BEHAVIOURS:
-        raise ValueError(f"--daa is {args.daa!r}; allowed: none, all, {', '.join(DAA_BEHAVIOURS)}")
-    if not adversaries.daa_available():
-        raise ValueError("--daa needs jaxsim.daa")
-    behaviours = list(DAA_BEHAVIOURS) if args.daa == "all" else [args.daa]
-    rows = evaluate_suite(lambda p, ids, k: rollout_scripted(env, policy, p, ids, k), params, behaviours, jax.random.PRNGKey(args.eval_seed))
+    behaviours = suite_behaviours(args.daa)
+    rows = evaluate_suite(lambda p, ids, k: rollout_scripted(env, policy, p, ids, k), params, behaviours,
+                          jax.random.PRNGKey(args.eval_seed))  # fmt: skip
     return {f"{args.policy} [{cond}]": r["mean"] for cond, r in rows.items()}
 
 
 def run(args) -> int:
+    from jaxsim.io_utils import check_output_file, write_json
     from jaxsim.metrics import markdown_table
 
+    if args.json:
+        check_output_file(args.json, "--json")  # before the evaluation, not after it
     start = time.perf_counter()
     if args.checkpoint:
         from agents.eval_learned import evaluate_checkpoint
@@ -68,7 +65,6 @@ def run(args) -> int:
     print(markdown_table(rows))
     print(f"({time.perf_counter() - start:.1f} s)")
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"rows": rows, "split": args.split, "bank": args.bank}, f, indent=2)
+        write_json(args.json, {"rows": rows, "split": args.split, "bank": args.bank})  # atomic; NaN -> null
         print(f"wrote {args.json}")
     return 0

@@ -10,8 +10,6 @@ On a CPU the reference splatter draws about a 256x144 frame a second.
 """
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
 DEFAULT_SIZES = {"front": (256, 144), "nuscenes6": (200, 112), "chase": (256, 144)}
@@ -38,24 +36,6 @@ def add_parser(sub) -> None:
     p.add_argument("--torch-threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
     add_bank_arguments(p, split="heldout", num=4)
     p.set_defaults(run=run)
-
-
-def load_bank(args):
-    """The requested bank; a hand-built straight road while jaxsim.procedural is unavailable."""
-    try:
-        from agents.scenario_source import bank_from_args
-
-        return bank_from_args(args)
-    except ImportError as err:
-        if args.bank or "procedural" not in str(err):
-            raise
-        import sys
-
-        sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "tests"))
-        from builders import bank_of, straight_road
-
-        agents = [(15.0, 0.0, 0.0, 8.0), (25.0, 3.5, 0.0, 12.0), (8.0, -3.5, 0.0, 11.0)]
-        return bank_of(straight_road(T=81, agents=agents, static_boxes=[(70.0, -3.5, 0.0, 2.0, 2.0)]))
 
 
 def parse_transform(text: str | None):
@@ -88,7 +68,9 @@ def run(args) -> int:
     import torch
     from PIL import Image
 
+    from agents.scenario_source import bank_from_args
     from jaxsim.env import DrivingEnv, EnvConfig
+    from jaxsim.io_utils import check_output_file
     from jaxsim.kinematics import expert_controls
     from jaxsim.wrappers import VmapWrapper
     from render_bridge import ply as ply_lib
@@ -97,9 +79,12 @@ def run(args) -> int:
     from render_bridge.procedural_world import WorldConfig, build_scene_bank
     from render_bridge.renderer import Renderer
 
+    check_output_file(args.out, "--out")  # before loading and rendering, not after
+    if args.video:
+        check_output_file(args.video, "--video")
     if args.torch_threads:
         torch.set_num_threads(args.torch_threads)
-    bank = load_bank(args)
+    bank = bank_from_args(args)
     n = bank.ego_traj.shape[0]
     if not 0 <= args.scenario < n:
         raise ValueError(f"--scenario must be in [0, {n - 1}], got {args.scenario}")

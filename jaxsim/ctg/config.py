@@ -30,7 +30,7 @@ class Speed(enum.IntEnum):
     STOP_GO = 3  # smooth stop, dwell, smooth restart
 
 
-class Reason(enum.IntFlag):
+class RejectReason(enum.IntFlag):
     """Rejection bits of `Cousins.reasons` (0 = accepted). Several may be set."""
 
     OK = 0
@@ -47,8 +47,8 @@ class Reason(enum.IntFlag):
 
 # Order in which `primary_reason` reports the first set bit.
 REASON_PRIORITY = (
-    Reason.NONFINITE, Reason.NO_LANE, Reason.CURVATURE, Reason.LAT_ACCEL, Reason.ACCEL,
-    Reason.SPEED, Reason.JERK, Reason.OFFROAD, Reason.COLLISION,
+    RejectReason.NONFINITE, RejectReason.NO_LANE, RejectReason.CURVATURE, RejectReason.LAT_ACCEL, RejectReason.ACCEL,
+    RejectReason.SPEED, RejectReason.JERK, RejectReason.OFFROAD, RejectReason.COLLISION,
 )  # fmt: skip
 
 

@@ -24,7 +24,7 @@ from flax import struct
 from jaxsim import kinematics as kin
 from jaxsim.ctg import paths, profiles
 from jaxsim.ctg.check import check
-from jaxsim.ctg.config import CTGConfig, Lateral, Reason, Speed
+from jaxsim.ctg.config import CTGConfig, Lateral, RejectReason, Speed
 from jaxsim.geometry import closest_on_polyline
 from jaxsim.scenario import Scenario
 
@@ -40,7 +40,7 @@ class Cousins:
                rest look ahead for action labels. A bicycle rollout of `controls`.
     controls:  (K, T + E - 1, 2) [accel m/s^2, steer rad] within the limits.
     route_len: (K,) int32 valid route rows (the expert log's length).
-    reasons:   (K,) int32 `Reason` bits, 0 = accepted.
+    reasons:   (K,) int32 `RejectReason` bits, 0 = accepted.
     lateral, speed: (K,) int32 `Lateral` / `Speed` family codes.
     branch:    (K,) int32 base path: 0 the expert's route, 1-2 alternative successors.
     """
@@ -151,7 +151,7 @@ def _one_cousin(key, k, ctx: dict, bank: Scenario, i, cfg: CTGConfig, dyn):
 
     states, raw = profiles.plan_path(path, speeds, dt, dyn)
     no_lane = ((lateral > Lateral.NONE) & ~lat_ok[lateral]) | ((branch > 0) & ~ctx["base_ok"][branch])
-    reasons = check(bank, i, states, raw, n_valid, dyn, cfg) | jnp.where(no_lane, int(Reason.NO_LANE), 0)
+    reasons = check(bank, i, states, raw, n_valid, dyn, cfg) | jnp.where(no_lane, int(RejectReason.NO_LANE), 0)
     return states, kin.clip_controls(raw, dyn), reasons.astype(jnp.int32), lateral, speed, branch
 
 

@@ -19,10 +19,10 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
+from jaxsim.base import Wrapper
 from jaxsim.ctg.config import CTGConfig
 from jaxsim.ctg.cousins import generate_cousins, sample_cousins
 from jaxsim.env import EnvParams
-from jaxsim.base import Wrapper
 
 
 @struct.dataclass

@@ -26,6 +26,8 @@ from jaxsim.daa.check import Reason
 from jaxsim.daa.params import DAAConfig, KnobRanges, Knobs, sample_knobs
 from jaxsim.geometry import box_clearance, box_overlap, to_local
 from jaxsim.kinematics import expert_controls
+from jaxsim.rollout import unroll
+from jaxsim.wrappers import params_axes
 
 FAR = 100.0  # m, clearance used where there is no adversary
 
@@ -70,23 +72,21 @@ def episode(env, params, idx, key, policy=expert_policy, temperature: float = 0.
     Returns (soft_clearance () m, hit () bool: the ego touched an accepted adversary before
     any other event, accepted () bool: the trajectory check passed).
     """
-    _, s0 = env.reset_to(key, params, idx)
+    obs, s0 = env.reset_to(key, params, idx)
 
-    def body(carry, _):
-        s, done, hit = carry
-        _, s2, _, term, trunc, info = env.step(key, s, policy(s, params), params)
+    def record(st):
+        s2 = st.next_state
         ego_box = jnp.concatenate([s2.ego[:3], params.bank.ego_size[idx]])
         adv_box = jnp.concatenate([s2.adv.pose[:3], s2.adv.size])
-        present = s2.adv.active & s2.adv.visible & ~done
+        present = s2.adv.active & s2.adv.visible & ~st.done
         c = jnp.where(present, box_clearance(ego_box, adv_box), FAR)
-        hit = hit | (present & info["events"].dynamic_collision & box_overlap(ego_box, adv_box))
-        return (s2, done | term | trunc, hit), c
+        return c, present & st.info["events"].dynamic_collision & box_overlap(ego_box, adv_box)
 
     steps = params.bank.ego_traj.shape[1] - 1
-    (_, _, hit), clear = jax.lax.scan(body, (s0, jnp.zeros((), bool), jnp.zeros((), bool)), None, length=steps)
+    _, (clear, hits) = unroll(env, params, lambda k, obs, s: policy(s, params), key, obs, s0, steps, record)
     soft = -temperature * jax.nn.logsumexp(-clear / temperature)
     accepted = s0.adv.status == Reason.OK
-    return soft, hit & accepted, accepted
+    return soft, jnp.any(hits) & accepted, accepted
 
 
 def _with_knobs(params, u):
@@ -99,7 +99,7 @@ def random_search(env, params, idx, key, rollouts: int, policy=expert_policy):
     """Sample `rollouts` knob sets per env from its ranges. params: EnvParams batched over
     envs (leading (E,) on all but the bank); idx (E,) scenario per env.
     Returns (found (E,) bool: some rollout hit, hits (E,) int: rollouts that hit)."""
-    axes = _axes(params)
+    axes = params_axes(params, True)
 
     def one(p, i, k):
         def trial(carry, kk):
@@ -120,7 +120,7 @@ def random_search(env, params, idx, key, rollouts: int, policy=expert_policy):
 def gradient_search(env, params, idx, key, rollouts: int, lr: float = 0.15, policy=expert_policy, temperature: float = 0.5):
     """Adam on normalised knobs from one random start per env, `rollouts` iterates.
     Returns (found (E,) bool, hits (E,) int, final knobs as Knobs with leading (E,))."""
-    axes = _axes(params)
+    axes = params_axes(params, True)
     n = idx.shape[0]
     k_init, k_ep = jax.random.split(key)
     u0 = jax.random.uniform(k_init, (n, 6))
@@ -151,8 +151,3 @@ def gradient_search(env, params, idx, key, rollouts: int, lr: float = 0.15, poli
     (u, _, hits), _ = jax.lax.scan(it, carry0, jax.random.split(k_init, rollouts))
     lo, hi = params.daa.lo.as_array(), params.daa.hi.as_array()
     return hits > 0, hits, Knobs.from_array(lo + u * (hi - lo))
-
-
-def _axes(params):
-    """vmap axes: bank shared, everything else batched."""
-    return jax.tree.map(lambda _: 0, params.replace(bank=None)).replace(bank=None)

@@ -20,6 +20,21 @@ def _scalar(v):
     return float(a.mean()) if a.size else float("nan")
 
 
+def summary_writer(logdir: str):
+    """A TensorBoard event writer: tensorboardX when installed, else torch's
+    `torch.utils.tensorboard` (needs the `tensorboard` package; the GPU image has torch
+    and tensorboard but not tensorboardX)."""
+    try:
+        from tensorboardX import SummaryWriter
+    except ImportError:
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError as err:  # optional dependency: say which packages would do
+            raise ValueError("log.tensorboard needs tensorboardX (pip install tensorboardX), "
+                             "or torch with the 'tensorboard' package") from err
+    return SummaryWriter(logdir)
+
+
 class RunLogger:
     def __init__(self, out_dir: str, tensorboard: bool = False):
         self.out_dir = out_dir
@@ -27,11 +42,7 @@ class RunLogger:
         self.jsonl = open(os.path.join(out_dir, "log.jsonl"), "a")
         self.tb = None
         if tensorboard:
-            try:
-                from tensorboardX import SummaryWriter
-            except ImportError as err:  # optional dependency: say which package to install
-                raise ValueError("log.tensorboard needs the 'tensorboardX' package (pip install tensorboardX)") from err
-            self.tb = SummaryWriter(os.path.join(out_dir, "tb"))
+            self.tb = summary_writer(os.path.join(out_dir, "tb"))
 
     def log(self, phase: str, step: int, metrics: dict) -> dict:
         """Record seed-averaged scalars (arrays with a seed axis are averaged, std kept as `_std`)."""

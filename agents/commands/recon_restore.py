@@ -57,7 +57,7 @@ def add_subcommands(rsub) -> None:
     t.add_argument("--undertrain", default="0.1", help="paper mode: under-trained fits at these fractions of --fit-iters")
     t.add_argument("--offsets", default="1,2,3", help="oracle mode: lateral shifts in m (default %(default)s)")
     t.add_argument("--frame-stride", type=int, default=1, help="oracle mode: every k-th frame (default %(default)s)")
-    t.set_defaults(run_sub=train_restorer)
+    t.set_defaults(run_sub=_one_line_errors(train_restorer))
     r = rsub.add_parser("refine", help="progressive refinement of held-out reconstructions with a restorer")
     _common(r, "heldout")
     r.add_argument("--restorer", action="append", required=True, help="NAME=DIR (repeatable)")
@@ -66,13 +66,29 @@ def add_subcommands(rsub) -> None:
     r.add_argument("--iterations", type=int, default=600, help="fit steps per round (default %(default)s)")
     r.add_argument("--frame-stride", type=int, default=2, help="every k-th training frame is rendered (default %(default)s)")
     r.add_argument("--cousins", type=int, default=2, help="cousin trajectories in the last round (default %(default)s)")
-    r.set_defaults(run_sub=refine_cmd)
+    r.set_defaults(run_sub=_one_line_errors(refine_cmd))
     e = rsub.add_parser("eval-restore", help="table: (a) plain, (b) restored renders, (c) refined, against ground truth")
     _common(e, "heldout")
     e.add_argument("--restorer", action="append", default=[], help="NAME=DIR (repeatable; refined scenes of NAME are used when present)")
     e.add_argument("--offsets", default="0,1,2,3", help="lateral offsets in m (default %(default)s)")
     e.add_argument("--cousins", type=int, default=2, help="cousin trajectories (0 = none) (default %(default)s)")
-    e.set_defaults(run_sub=eval_restore)
+    e.set_defaults(run_sub=_one_line_errors(eval_restore))
+
+
+def _one_line_errors(fn):
+    """Divergence (restorer NaN loss, fit NaN loss) as a ValueError: the CLI prints one line naming the step
+    and the checkpoint kept."""
+
+    def run(args) -> int:
+        from render_bridge.recon.fit import FitDiverged
+        from render_bridge.recon.restorer import NonFiniteLoss
+
+        try:
+            return fn(args)
+        except (NonFiniteLoss, FitDiverged) as err:
+            raise ValueError(str(err)) from None
+
+    return run
 
 
 # ---------------------------------------------------------------- shared cache

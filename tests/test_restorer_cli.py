@@ -1,0 +1,37 @@
+"""`reconrl recon train-restorer` on a tiny procedural scene: JSON, checkpoint, cache and resume."""
+import json
+
+import pytest
+import torch
+
+pytest.importorskip("diffusers")
+from agents.cli import main  # noqa: E402
+from render_bridge.recon.restorer import DriveRestorer  # noqa: E402
+
+TINY = ["--num", "1", "--width", "32", "--height", "16", "--stride", "8", "--max-frames", "6", "--gaussians", "2000",
+        "--fit-iters", "10", "--max-points", "1000", "--no-progress"]  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def test_train_restorer_cli_resumes_and_refuses_heldout(tmp_path, capsys):
+    out, js = tmp_path / "restorer", tmp_path / "t.json"
+    args = ["recon", "train-restorer", "--mode", "paper", "--work", str(tmp_path / "w"), "--out", str(out), "--split", "train",
+            "--batch-size", "2", "--channels", "8,16", "--sample-steps", "2", "--json", str(js)] + TINY  # fmt: skip
+    assert main(args + ["--steps", "3"]) == 0
+    first = json.loads(js.read_text())
+    assert first["pairs"] == 2 * 6 and first["pair_kinds"] == ["iters0.1", "sparse4"] and first["steps"] == 3
+    assert "capture_s" in first["timings"] and "pairs_s" in first["timings"]
+    assert main(args + ["--steps", "5"]) == 0  # resumes the restorer; captures and pairs come from the cache
+    second = json.loads(js.read_text())
+    assert second["steps"] == 5 and len(second["losses"]) == 2 and second["timings"] == {}
+    assert DriveRestorer.load(str(out), image_size=(16, 32)).step == 5
+    held = [a if a != "train" else "heldout" for a in args]
+    assert main(held + ["--steps", "5"]) == 2
+    assert "train split only" in capsys.readouterr().err

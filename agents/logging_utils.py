@@ -3,6 +3,12 @@
 `RunLogger(out_dir, tensorboard=False)` appends one row per call to `log(phase, step,
 metrics)` to `log.jsonl` and `<phase>.csv` (columns fixed by the first row of each
 phase). `Progress` prints a single refreshing line with steps/s and ETA to stderr.
+
+Durability: every row is flushed and fsync'ed before `log` returns, and the runner logs
+a chunk's row before it checkpoints the chunk, so a kill never loses a finished chunk's
+rows. A resumed phase calls `rewind(phase, step)` first, which drops that phase's rows
+past the checkpoint it resumes from (rows of chunks that will run again), so the logs
+hold each chunk exactly once. JSON rows are strict JSON: NaN/inf are written as null.
 """
 from __future__ import annotations
 
@@ -13,6 +19,8 @@ import sys
 import time
 
 import numpy as np
+
+from jaxsim.io_utils import dumps_json
 
 
 def _scalar(v):
@@ -52,21 +60,72 @@ class RunLogger:
             row[k] = _scalar(a)
             if a.ndim and a.size > 1:
                 row[k + "_std"] = float(a.std())
-        self.jsonl.write(json.dumps(row) + "\n")
+        self.jsonl.write(dumps_json(row) + "\n")
         self.jsonl.flush()
+        os.fsync(self.jsonl.fileno())
         path = os.path.join(self.out_dir, f"{phase}.csv")
-        new = not os.path.exists(path)
+        new = not os.path.exists(path) or os.path.getsize(path) == 0
         with open(path, "a", newline="") as f:
             w = csv.DictWriter(f, fieldnames=list(row), extrasaction="ignore")
             if new:
                 w.writeheader()
             w.writerow(row)
+            f.flush()
+            os.fsync(f.fileno())
         if self.tb is not None:
             for k, v in row.items():
                 if k not in ("phase", "step", "time"):
                     self.tb.add_scalar(f"{phase}/{k}", v, int(step))
             self.tb.flush()
         return row
+
+    def rewind(self, phase: str, step: int) -> int:
+        """Drop `phase`'s rows with a step after `step` (chunks a resumed run repeats).
+
+        Rewrites log.jsonl and `<phase>.csv` atomically; returns the number of rows dropped.
+        Lines that are not complete JSON (a kill mid-write) are dropped too.
+        """
+        from jaxsim.io_utils import write_text
+
+        dropped = 0
+        path = os.path.join(self.out_dir, "log.jsonl")
+        self.jsonl.close()
+        try:
+            with open(path) as f:
+                lines = f.readlines()
+            keep = []
+            for line in lines:
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError:
+                    dropped += 1
+                    continue
+                if row.get("phase") == phase and row.get("step", 0) > step:
+                    dropped += 1
+                    continue
+                keep.append(line if line.endswith("\n") else line + "\n")
+            if len(keep) != len(lines):
+                write_text(path, "".join(keep))
+        finally:
+            self.jsonl = open(path, "a")
+        csv_path = os.path.join(self.out_dir, f"{phase}.csv")
+        if os.path.exists(csv_path):
+            with open(csv_path, newline="") as f:
+                rows = list(csv.reader(f))
+            if rows:
+                header, body = rows[0], rows[1:]
+                col = header.index("step") if "step" in header else None
+                kept = [r for r in body if col is not None and len(r) == len(header) and r[col].isdigit() and int(r[col]) <= step]
+                if len(kept) != len(body):
+                    dropped += len(body) - len(kept)
+                    import io
+
+                    buf = io.StringIO()
+                    w = csv.writer(buf)
+                    w.writerow(header)
+                    w.writerows(kept)
+                    write_text(csv_path, buf.getvalue())
+        return dropped
 
     def close(self) -> None:
         self.jsonl.close()

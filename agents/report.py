@@ -6,7 +6,6 @@ DR(RL) <= 1.5 DR(IL).
 """
 from __future__ import annotations
 
-import json
 import os
 
 from jaxsim.metrics import EXTRA_COLUMNS, RAD_COLUMNS
@@ -56,8 +55,9 @@ def comparison_markdown(results: dict) -> str:
 
 
 def write_results(results: dict, out: str) -> None:
+    """results.json (strict JSON: NaN/inf as null) and results.md, each written atomically."""
+    from jaxsim.io_utils import write_json, write_text
+
     results = dict(results, headline=headline(results))
-    with open(os.path.join(out, "results.json"), "w") as f:
-        json.dump(results, f, indent=2, default=float)
-    with open(os.path.join(out, "results.md"), "w") as f:
-        f.write(comparison_markdown(results) + "\n")
+    write_json(os.path.join(out, "results.json"), results)
+    write_text(os.path.join(out, "results.md"), comparison_markdown(results) + "\n")

@@ -22,11 +22,12 @@ class OutputPathError(ValueError):
     """An output path cannot be written (a directory, a missing or read-only folder)."""
 
 
-def check_output_file(path, what: str = "output file") -> str:
+def check_output_file(path, what: str = "output file", create_parent: bool = False) -> str:
     """Raise OutputPathError unless `path` can be created or replaced as a regular file.
 
     Checks: not an existing directory, the parent folder exists and is writable (a
-    replace-by-rename needs only the folder). Returns the path as a string.
+    replace-by-rename needs only the folder). With `create_parent`, a missing parent is
+    fine if it can be created (the caller makes it). Returns the path as a string.
     """
     if path is None or str(path).strip() == "":
         raise OutputPathError(f"{what}: empty path")
@@ -34,6 +35,9 @@ def check_output_file(path, what: str = "output file") -> str:
     if os.path.isdir(path):
         raise OutputPathError(f"{what} {path!r} is an existing directory; give a file path")
     parent = os.path.dirname(os.path.abspath(path))
+    if create_parent and not os.path.exists(parent):
+        check_output_dir(parent, f"folder of {what} {path!r}")
+        return path
     if not os.path.isdir(parent):
         if os.path.exists(parent):
             raise OutputPathError(f"{what} {path!r}: {parent!r} is not a directory")

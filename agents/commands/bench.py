@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import importlib
-import json
 import platform
 
 import jax
@@ -34,10 +33,13 @@ def device_info() -> dict:
 
 
 def run(args) -> int:
+    from jaxsim.io_utils import check_output_file, write_json
+
+    if args.json:
+        check_output_file(args.json, "--json")  # before the benchmark, not after it
     results = importlib.import_module(f"benchmarks.{args.bench}").run(args)
     results = {"bench": args.bench, **device_info(), **results}
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=2, default=float)
+        write_json(args.json, results)  # atomic; NaN -> null
         print(f"wrote {args.json}")
     return 0

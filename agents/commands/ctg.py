@@ -1,10 +1,10 @@
 """`reconrl ctg stats --out DIR [--num N] [--k K]`: cousin diversity report (PNG + JSON)."""
 from __future__ import annotations
 
-import json
 import os
 
 from agents.scenario_source import add_bank_arguments, bank_from_args
+from jaxsim.io_utils import check_output_dir, check_output_file, write_json
 
 
 def add_parser(sub) -> None:
@@ -32,6 +32,9 @@ def run(args) -> int:
         raise ValueError(f"--k must be >= 1, got {args.k}")
     if args.chunk < 0:
         raise ValueError(f"--chunk must be >= 0, got {args.chunk}")
+    check_output_dir(args.out, "--out")  # before the work, not after it
+    if args.json:
+        check_output_file(args.json, "--json")
     bank = bank_from_args(args)
     params = DrivingEnv(EnvConfig(obs="none")).default_params(bank)
     n = bank.ego_traj.shape[0]
@@ -43,8 +46,7 @@ def run(args) -> int:
     json_path = os.path.join(args.out, "ctg_stats.json")
     png_path = os.path.join(args.out, "ctg_stats.png")
     for path in [json_path] + ([args.json] if args.json else []):
-        with open(path, "w") as f:
-            json.dump(report, f, indent=2)
+        write_json(path, report)
     plot_report(report, png_path)
     sb = report["straight_bias"]
     print(f"{n} logs, {report['accepted_cousins']} accepted cousins ({report['acceptance']['rate']:.1%} of {n * args.k})")

@@ -8,9 +8,10 @@ nuScenes logs) and look at them.
 """
 from __future__ import annotations
 
-import json
 import os
 import time
+
+from jaxsim.io_utils import check_output_file, write_json
 
 LAYOUTS = ("straight", "curve", "intersection", "merge")  # Layout codes 0..3
 ANIMATION_EXTS = (".gif", ".mp4")
@@ -66,6 +67,9 @@ def _generate(args) -> int:
     if args.num < 1:
         raise ValueError(f"--num must be >= 1, got {args.num}")
     out = args.out or os.path.join("data", f"{args.split}.npz")
+    check_output_file(out, "--out", create_parent=True)  # before the work, not after it
+    if args.json:
+        check_output_file(args.json, "--json")
     start = time.perf_counter()
     bank = generate_bank(args.num, split=args.split, seed=args.seed)
     gen_s = time.perf_counter() - start
@@ -85,8 +89,7 @@ def _generate(args) -> int:
     print("layouts: " + ", ".join(f"{k} {v}" for k, v in summary["layouts"].items())
           + f"; agents per scenario {summary['agents_per_scenario']:.1f}")
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(summary, f, indent=2)
+        write_json(args.json, summary)
         print(f"wrote {args.json}")
     return 0
 
@@ -116,6 +119,7 @@ def _show(args) -> int:
     ext = os.path.splitext(args.out)[1].lower()
     if ext not in (".png",) + ANIMATION_EXTS:
         raise ValueError(f"--out must end in .png, .gif or .mp4, got {args.out!r}")
+    check_output_file(args.out, "--out")
     scenario = _load_one(args)
     steps = int(scenario.ego_traj.shape[0])
     layout = int(scenario.layout)
@@ -140,6 +144,9 @@ def _import_nuscenes(args) -> int:
         raise ValueError(f"--scenes must be >= 1, got {args.scenes}")
     if args.clip_stride < 1:
         raise ValueError(f"--clip-stride must be >= 1, got {args.clip_stride}")
+    check_output_file(args.out, "--out", create_parent=True)
+    if args.json:
+        check_output_file(args.json, "--json")
     start = time.perf_counter()
     bank, summary = import_nuscenes(args.dataroot, args.version, ImportConfig(clip_stride=args.clip_stride),
                                     max_scenes=args.scenes, use_devkit=args.devkit)
@@ -154,8 +161,7 @@ def _import_nuscenes(args) -> int:
     for skip in summary["skipped"]:
         print(f"skipped {skip['scene']}: {skip['reason']}")
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(summary, f, indent=2)
+        write_json(args.json, summary)
         print(f"wrote {args.json}")
     return 0
 

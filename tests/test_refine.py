@@ -101,7 +101,14 @@ def test_restored_scene_and_online_renderer(world):
     cam = CameraObsEnv(env, RestoringRenderer(renderer, restorer))
     obs, state = cam.reset_to(jax.random.PRNGKey(0), env.default_params(bank), jnp.array([0, 0]))
     assert isinstance(obs, jax.Array) and obs.shape == (2, 1, 16, 32, 3) and obs.dtype == jnp.uint8
-    plain = np.asarray(CameraObsEnv(env, renderer).reset_to(jax.random.PRNGKey(0), env.default_params(bank), jnp.array([0, 0]))[0])
+    params = env.default_params(bank)
+    plain = np.asarray(CameraObsEnv(env, renderer).reset_to(jax.random.PRNGKey(0), params, jnp.array([0, 0]))[0])
     assert np.abs(np.asarray(obs).astype(float) - plain).mean() > 0.5  # the restorer changed the frames
+    obs2, *_ = cam.step(jax.random.PRNGKey(1), state, jnp.full((2, 2), 30, jnp.int32), params)
+    assert obs2.shape == obs.shape and obs2.dtype == jnp.uint8
+    if hasattr(renderer, "render_rows"):  # final-state images of ended episodes go through the restorer too
+        inputs = cam.render_inputs(state, params)
+        rows, imgs = cam.renderer.render_rows(*inputs, np.array([False, True]))
+        np.testing.assert_array_equal(np.asarray(imgs[0]), np.asarray(obs[1]))
     with pytest.raises(ValueError, match="image_size"):
         RestoringRenderer(Renderer(scene.to_scene_bank(), RigConfig("front", 24, 16), backend="reference"), restorer)

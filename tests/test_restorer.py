@@ -63,6 +63,7 @@ def test_sampling_deterministic_for_seed(pairs):
     assert np.abs(a - c).max() > 1e-3
     # batching does not change a seeded result; uint8 in -> uint8 out; torch in -> torch out
     np.testing.assert_allclose(r.restore(deg, seed=7, batch_size=5), a, atol=1e-5)
+    np.testing.assert_allclose(r.restore(deg[3:5], seed=7), a[3:5], atol=1e-5)  # independent of batch position
     u8 = r.restore((deg * 255).astype(np.uint8), seed=7)
     assert u8.dtype == np.uint8 and u8.shape == deg.shape
     assert isinstance(r.restore(torch.from_numpy(deg), seed=7, steps=2, strength=0.5), torch.Tensor)

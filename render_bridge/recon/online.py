@@ -6,7 +6,7 @@
     evaluate.novel_view_table(view, bank, idx)           # column (b): restorer applied to renders
 
 Both flatten (B, C, H, W, 3) to camera images, run the restorer's few-step DDIM with a
-fixed seed (the same pose gives the same image) and keep shape, dtype and device. The
+fixed seed (the same frame restores to the same image, whatever the batch) and keep shape, dtype and device. The
 restorer must be trained for the rig's image size. Expect it to cost far more than the
 render (8 UNet passes per image): measure with `online_throughput`; for training at
 scale, refine the reconstruction offline instead (`refine`).
@@ -58,6 +58,17 @@ class RestoringRenderer:
         """JAX in, JAX out (DLPack both ways), like `Renderer.render`."""
         t_idx, t_poses, t_views = (bridge.jax_to_torch(x) for x in (scenario_idx, poses, viewmats))
         return bridge.torch_to_jax(self.render_torch(t_idx, t_poses, t_views))
+
+    def render_rows(self, scenario_idx, poses, viewmats, mask):
+        """`Renderer.render_rows` (the envs where mask is True, e.g. final states) through this
+        wrapper's restored `render`."""
+        return type(self.renderer).render_rows(self, scenario_idx, poses, viewmats, mask)
+
+    def __getattr__(self, name):
+        """Plain attributes of the wrapped renderer (backend, dtype, scene_bank, ...)."""
+        if name == "renderer":  # not set yet: no recursion
+            raise AttributeError(name)
+        return getattr(self.renderer, name)
 
 
 class RestoredScene:

@@ -257,14 +257,15 @@ class DriveRestorer:
     @torch.no_grad()
     def restore(self, images, seed: int = 0, steps: int | None = None, strength: float = 1.0, batch_size: int = 64):
         """Restored images for degraded `images` (N, H, W, C) uint8 or float [0, 1] (numpy or torch);
-        same shape, dtype and array type out. DDIM with `steps` (default cfg.sample_steps), eta 0:
-        the same seed gives the same output. strength in (0, 1]: start noise level (1 = pure noise)."""
+        same shape, dtype and array type out. DDIM with `steps` (default cfg.sample_steps), eta 0,
+        one start-noise image for the seed: an image restores to the same output wherever it sits in a batch. strength in (0, 1]: start noise level (1 = pure noise)."""
         self.check_images(images)
         check_range("strength", strength, 1e-3, 1.0)
         steps = steps or self.cfg.sample_steps
         x_deg = to_model_space(images, self.device)
         gen = torch.Generator(device=self.device).manual_seed(int(seed))
-        noise = torch.randn(x_deg.shape, generator=gen, device=self.device)  # drawn once: batching does not change it
+        # one noise image for all: each output depends only on its input and the seed (not on batch position)
+        noise = torch.randn((1,) + tuple(x_deg.shape[1:]), generator=gen, device=self.device)
         self.sample_sched.set_timesteps(steps, device=self.device)
         ts = self.sample_sched.timesteps
         ts = ts[int(round((1.0 - strength) * len(ts))):] if strength < 1.0 else ts
@@ -274,7 +275,7 @@ class DriveRestorer:
         out = torch.empty_like(x_deg)
         for s in range(0, x_deg.shape[0], batch_size):
             d = x_deg[s:s + batch_size]
-            x = noise[s:s + batch_size]
+            x = noise.expand(d.shape[0], -1, -1, -1)
             if strength < 1.0:
                 x = self.sample_sched.add_noise(d, x, ts[:1].expand(d.shape[0]))
             for t in ts:

@@ -35,6 +35,12 @@ def load_bank(path: str | os.PathLike) -> Scenario:
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"scenario bank file not found: {path}")
+    if os.path.isdir(path):
+        raise ScenarioFormatError(f"{path}: a directory, not a .npz scenario bank file")
+    with open(path, "rb") as f:
+        magic = f.read(4)
+    if magic not in (b"PK\x03\x04", b"PK\x05\x06"):  # a zip (an empty one: end-of-archive record)
+        raise ScenarioFormatError(f"{path}: not a .npz scenario bank (no zip signature; first bytes {magic!r})")
     try:
         data = np.load(path, allow_pickle=False)
         if not isinstance(data, np.lib.npyio.NpzFile):

@@ -128,3 +128,13 @@ def test_random_garbage_never_crashes_or_loads_nonsense(tmp_path):
             assert not np.issubdtype(v.dtype, np.floating) or np.all(np.isfinite(v)), what
         loaded += 1
     assert refused > 30 and loaded + refused == k + 1
+
+
+def test_non_zip_file_is_named_without_suggesting_an_unsafe_load(tmp_path):
+    path = tmp_path / "junk.npz"
+    path.write_bytes(b"\x80\x04junk that looks like a pickle")
+    with pytest.raises(ScenarioFormatError, match="no zip signature") as err:
+        load_bank(path)
+    assert "allow_pickle" not in str(err.value) and str(path) in str(err.value)
+    with pytest.raises(ScenarioFormatError, match="directory"):
+        load_bank(tmp_path)

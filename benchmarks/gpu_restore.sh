@@ -39,7 +39,7 @@ else
   SIZE="--width 160 --height 96 --stride 2"
   FIT="--fit-iters ${FIT_ITERS:-500}"
   RTRAIN="--steps ${R_STEPS:-1200} --batch-size 32 --channels ${CHANNELS:-32,64,128,128} --sample-steps 8"
-  REFINE="--iterations ${REF_ITERS:-150} --frame-stride 2 --cousins 2"
+  REFINE="--iterations ${REF_ITERS:-300} --frame-stride 2 --cousins 2"
   EVAL="--cousins 2"; SPEED_SIZES="128x128 96x160"; ONLINE_ENVS=64; BUDGET_S=${BUDGET_S:-470}; SPEED_S=45
 fi
 if [[ $TINY == 0 && $NH -ne 8 ]]; then HA=$(seq -s, 0 $(( NH / 2 - 1 ))); HB=$(seq -s, $(( NH / 2 )) $(( NH - 1 ))); fi

@@ -11,6 +11,7 @@ import torch
 
 pytest.importorskip("diffusers")
 from builders import bank_of, straight_road  # noqa: E402
+
 from render_bridge.cameras import RigConfig  # noqa: E402
 from render_bridge.procedural_world import WorldConfig  # noqa: E402
 from render_bridge.recon.capture import capture_log  # noqa: E402

@@ -9,7 +9,13 @@ import torch
 
 pytest.importorskip("diffusers")
 from render_bridge.recon.restorer import (  # noqa: E402
-    CONFIG_FILE, DriveRestorer, NonFiniteLoss, RestorerConfig, TrainConfig, far_field_mask, to_model_space,
+    CONFIG_FILE,
+    DriveRestorer,
+    NonFiniteLoss,
+    RestorerConfig,
+    TrainConfig,
+    far_field_mask,
+    to_model_space,
 )
 
 CFG = RestorerConfig(image_size=(16, 16), block_channels=(16, 32), sample_steps=4)

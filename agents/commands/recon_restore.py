@@ -285,7 +285,7 @@ def eval_restore(args) -> int:
     scenes = []
     for i in _scenarios(args, bank):
         d, cap, scene = scene_assets(args, bank, i, timings)
-        tab = lambda s: novel_view_table(s, bank, i, offsets, args.cousins > 0, max_cousins=args.cousins)  # noqa: E731
+        tab = lambda s, i=i: novel_view_table(s, bank, i, offsets, args.cousins > 0, max_cousins=args.cousins)  # noqa: E731
         row = {"scenario": i, "plain": tab(scene)}
         for name, restorer in restorers.items():
             t0 = time.perf_counter()

@@ -258,7 +258,8 @@ class DriveRestorer:
     def restore(self, images, seed: int = 0, steps: int | None = None, strength: float = 1.0, batch_size: int = 64):
         """Restored images for degraded `images` (N, H, W, C) uint8 or float [0, 1] (numpy or torch);
         same shape, dtype and array type out. DDIM with `steps` (default cfg.sample_steps), eta 0,
-        one start-noise image for the seed: an image restores to the same output wherever it sits in a batch. strength in (0, 1]: start noise level (1 = pure noise)."""
+        one start-noise image for the seed: an image restores to the same output wherever it sits
+        in a batch. strength in (0, 1]: start noise level (1 = pure noise)."""
         self.check_images(images)
         check_range("strength", strength, 1e-3, 1.0)
         steps = steps or self.cfg.sample_steps

@@ -141,19 +141,8 @@ class Camera:
         return images.reshape(lead + images.shape[1:])
 
     def render_subset(self, inputs, mask: np.ndarray):
-        """Images of the rows where `mask` (B,) is True, for flat inputs with B rows.
-
-        Returns (rows (K',) int32, images (K', C, H, W, 3)) with K' the number of rows
-        padded up to a power of two (>= 8) by repeating the first row, so jitted
-        consumers retrace at most log2(B) times; None when no row is selected."""
-        rows = np.flatnonzero(mask)
-        if rows.size == 0:
-            return None
-        k = max(8, 1 << int(np.ceil(np.log2(rows.size))))
-        rows = np.concatenate([rows, np.full(k - rows.size, rows[0])]).astype(np.int32)
-        sel = jnp.asarray(rows)
-        sub = jax.tree.map(lambda x: x[sel], inputs)
-        return sel, self.renderer.render(*sub)
+        """(rows, images) of the flat rows where `mask` is True (`Renderer.render_rows`)."""
+        return self.renderer.render_rows(*inputs, mask)
 
 
 def _device(backend: str, device):

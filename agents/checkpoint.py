@@ -152,6 +152,10 @@ def save_policy(directory: str, params, meta: dict) -> None:
 REQUIRED_META = ("network", "env", "obs_shape")
 
 
+def _is_shape(v) -> bool:
+    return isinstance(v, list) and bool(v) and all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in v)
+
+
 def load_policy(directory: str):
     """(network, params, meta, config) of a policy written by `save_policy`.
 
@@ -173,13 +177,15 @@ def load_policy(directory: str):
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 0:
         raise CheckpointError(f"{meta_path}: 'seeds' is {seeds!r}; allowed: an integer >= 0")
     obs_shape = meta["obs_shape"]
-    if not isinstance(obs_shape, list) or not obs_shape or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in obs_shape):
-        raise CheckpointError(f"{meta_path}: 'obs_shape' is {obs_shape!r}; allowed: a list of positive integers")
+    shapes = obs_shape.values() if isinstance(obs_shape, dict) else [obs_shape]  # camera policies: a dict of shapes
+    if not obs_shape or not all(_is_shape(v) for v in shapes):
+        raise CheckpointError(f"{meta_path}: 'obs_shape' is {obs_shape!r}; allowed: a list of positive integers "
+                              "(or, for camera policies, a mapping of such lists)")  # fmt: skip
     try:
         cfg = config_from_dict({"network": meta["network"], "env": meta["env"]})
     except ValueError as err:
         raise CheckpointError(f"{meta_path}: {err}") from None
-    network = make_network(cfg.network, cfg.env, tuple(obs_shape), jax.random.PRNGKey(0))
+    network = make_network(cfg.network, cfg.env, obs_shape, jax.random.PRNGKey(0))
     target = network.params
     if seeds:
         target = jax.tree.map(lambda x: np.zeros((seeds,) + x.shape, x.dtype), target)

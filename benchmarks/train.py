@@ -1,8 +1,10 @@
-"""`reconrl bench train`: PPO training throughput (env-steps/s, rollout + update) with the
-vector observation, at a given number of envs. Light top-level imports (bench convention).
+"""`reconrl bench train`: PPO training throughput (env-steps/s, rollout + update) at a given
+number of envs, with the vector observation or (`--obs camera`) from 3DGS pixels
+(`benchmarks.train_camera`). Light top-level imports (bench convention).
 
     reconrl bench train --num-envs 4096 --json out.json          # GPU machine
     reconrl bench train --num-envs 64 --updates 4 --scenarios 16  # quick CPU check
+    reconrl bench train --obs camera --num-envs 1024 --width 128 --height 128 --gaussians 200000
 """
 from __future__ import annotations
 
@@ -18,9 +20,17 @@ def add_arguments(p) -> None:
     p.add_argument("--scenarios", type=int, default=256, help="procedural training scenarios")
     p.add_argument("--daa", action="store_true", help="DAA adversaries on (all behaviours)")
     p.add_argument("--seeds", type=int, default=1, help="seeds trained at once (jax.vmap)")
+    p.add_argument("--obs", choices=("vector", "camera"), default="vector", help="observation the policy sees")
+    from benchmarks.train_camera import add_camera_arguments
+
+    add_camera_arguments(p)
 
 
 def run(args) -> dict:
+    if args.obs == "camera":
+        from benchmarks.train_camera import run_camera
+
+        return run_camera(args)
     import time
 
     import jax

@@ -42,16 +42,19 @@ class AutoResetWrapper(Wrapper):
     from the one that ended: `done` (terminated | truncated), `episode` (per-episode
     metrics from `jaxsim.metrics.finalize`, valid where done) and, if
     `keep_final_obs`, `final_obs` (to bootstrap values at truncation). Without it the
-    step observes once instead of twice.
+    step observes once instead of twice. `keep_final_state` also keeps the ended
+    episode's last state as `final_state` (render_bridge's camera env renders the final
+    image from it).
 
     Where the new episode starts is `start_state`: here a fresh `reset_state` of the
     wrapped env (a newly sampled scenario, through every start-changing wrapper below);
     `RestartWrapper` overrides it to reuse a cached start.
     """
 
-    def __init__(self, env: Env, keep_final_obs: bool = True):
+    def __init__(self, env: Env, keep_final_obs: bool = True, keep_final_state: bool = False):
         super().__init__(env)
         self.keep_final_obs = keep_final_obs
+        self.keep_final_state = keep_final_state
 
     # hooks: how this wrapper's state holds the wrapped env's state, and where episodes restart
     def inner(self, state):
@@ -72,6 +75,8 @@ class AutoResetWrapper(Wrapper):
         info = dict(info, done=done, episode=met.finalize(inner.metrics))
         if self.keep_final_obs:
             info["final_obs"] = self.env.observe(inner, params)
+        if self.keep_final_state:
+            info["final_state"] = inner
         inner = tree_where(done, self.start_state(key_reset, state, params), inner)
         return self.with_inner(state, inner), reward, terminated, truncated, info
 

@@ -8,8 +8,10 @@
 The simulator step, camera poses and actor poses run in one `jax.jit`; the render runs
 in torch between jitted calls (DLPack conversion cannot happen inside jit), so a rollout
 is a Python loop. `obs="dict"` returns {"image": images, "state": the env's own
-observation}. `info["final_obs"]` keeps the env's own (vector / BEV) final observation;
-images of the final state of an auto-reset episode are not rendered.
+observation}. `info["final_obs"]` keeps the env's own (vector / BEV) final observation
+and, with an `AutoResetWrapper` in the stack, `info["final_image"]` (B, C, H, W, 3) the
+rendered final state of every episode that ended this step (the new episode's image
+elsewhere); only the finished envs are rendered a second time.
 """
 from __future__ import annotations
 
@@ -21,6 +23,19 @@ from jaxsim.wrappers import params_axes
 from render_bridge import cameras
 
 
+def _keep_final_states(env) -> bool:
+    """Ask every auto-reset wrapper in the stack to keep the ended episode's state (so its
+    final image can be rendered); True if there is one."""
+    from jaxsim.wrappers import AutoResetWrapper
+
+    found = False
+    while env is not None:
+        if isinstance(env, AutoResetWrapper):
+            env.keep_final_state = found = True
+        env = env.__dict__.get("env")
+    return found
+
+
 class CameraObsEnv:
     """Wraps a batched env (a `VmapWrapper`); see the module docstring."""
 
@@ -30,6 +45,7 @@ class CameraObsEnv:
             raise ValueError("CameraObsEnv wraps a batched env: VmapWrapper(AutoResetWrapper(env), num_envs)")
         self.env, self.renderer, self.obs_mode, self.draw_ego = env, renderer, obs, draw_ego
         self.num_envs = env.num_envs
+        self.render_final = _keep_final_states(env)
         self._reset = jax.jit(self._reset_impl)
         self._step = jax.jit(self._step_impl)
         self._reset_to = jax.jit(self._reset_to_impl)
@@ -62,7 +78,10 @@ class CameraObsEnv:
 
     def _step_impl(self, key, state, action, params):
         obs, state, reward, terminated, truncated, info = self.env.step(key, state, action, params)
-        return (obs, state, reward, terminated, truncated, info), self.render_inputs(state, params)
+        final = None
+        if self.render_final:
+            final = self.render_inputs(info.pop("final_state"), params)
+        return (obs, state, reward, terminated, truncated, info), self.render_inputs(state, params), final
 
     # ---- torch side: images ----
     def _observe(self, obs, inputs):
@@ -79,8 +98,13 @@ class CameraObsEnv:
         return self._observe(obs, inputs), state
 
     def step(self, key, state, action, params):
-        (obs, state, reward, terminated, truncated, info), inputs = self._step(key, state, jnp.asarray(action), params)
-        return self._observe(obs, inputs), state, reward, terminated, truncated, info
+        (obs, state, reward, terminated, truncated, info), inputs, final = self._step(key, state, jnp.asarray(action), params)
+        out = self._observe(obs, inputs)
+        if final is not None:
+            images = out["image"] if self.obs_mode == "dict" else out
+            sub = self.renderer.render_rows(*final, info["done"])
+            info["final_image"] = images if sub is None else images.at[sub[0]].set(sub[1])
+        return out, state, reward, terminated, truncated, info
 
     def observation_shape(self) -> tuple:
         return (self.num_envs,) + self.renderer.image_shape

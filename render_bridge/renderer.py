@@ -77,3 +77,20 @@ class Renderer:
         """JAX in, JAX out, zero copy both ways: images (B, C, H, W, 3) on the renderer's device."""
         t_idx, t_poses, t_views = (bridge.jax_to_torch(x) for x in (scenario_idx, poses, viewmats))
         return bridge.torch_to_jax(self.render_torch(t_idx, t_poses, t_views))
+
+    def render_rows(self, scenario_idx, poses, viewmats, mask):
+        """Images of only the envs where `mask` (B,) (host bool) is True, e.g. the final
+        states of episodes that just ended. Returns (rows (K',) int32 JAX, images (K', C,
+        H, W, 3)), K' = the count padded up to a power of two (>= 8) by repeating the
+        first row so jitted consumers retrace at most log2(B) times; None if none."""
+        import numpy as np
+
+        rows = np.flatnonzero(np.asarray(mask))
+        if rows.size == 0:
+            return None
+        k = max(8, 1 << int(np.ceil(np.log2(rows.size))))
+        rows = np.concatenate([rows, np.full(k - rows.size, rows[0])]).astype(np.int32)
+        import jax.numpy as jnp
+
+        sel = jnp.asarray(rows)
+        return sel, self.render(scenario_idx[sel], poses[sel], viewmats[sel])

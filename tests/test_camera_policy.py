@@ -1,0 +1,139 @@
+"""Camera policies on the CPU (reference splatter, tiny images): what the policy sees, the
+final image of auto-reset episodes, the encoder's traces, and the smoke experiment end
+to end with an exact resume."""
+import os
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import torch
+
+from agents.camera_obs import Camera, ego_state, obs_shape, policy_obs
+from agents.networks import make_network
+from agents.train_config import ConfigError, load_config
+from builders import bank_of, straight_road
+from jaxsim.env import DrivingEnv, EnvConfig
+from jaxsim.wrappers import AutoResetWrapper, VmapWrapper
+from render_bridge.camera_env import CameraObsEnv
+from render_bridge.cameras import RigConfig
+from render_bridge.procedural_world import WorldConfig, build_scene_bank
+from render_bridge.renderer import Renderer
+
+torch.set_num_threads(1)
+SMOKE = os.path.join(os.path.dirname(__file__), "..", "configs", "camera_smoke.yaml")
+TINY = WorldConfig(ground_spacing=2.0, buildings=False, far_ground=0.0, actor_gaussians=32)
+BANK = bank_of(straight_road(agents=[(12.0, 0.0, 0.0, 5.0)]), straight_road(speed=5.0, agents=[(30.0, 3.5, 0.0, 8.0)]))
+
+
+def test_policy_observation_holds_image_and_ego_state_only():
+    cfg = EnvConfig(obs="camera")
+    env = VmapWrapper(DrivingEnv(cfg), 2)
+    params = env.default_params(BANK)
+    vec, state = env.reset_to(jax.random.PRNGKey(0), params, jnp.array([0, 1]))
+    camera = Camera(Renderer(build_scene_bank(BANK, TINY), RigConfig("front", 24, 16), backend="reference"))
+    from agents.camera_obs import render_inputs
+
+    inputs = jax.vmap(lambda s: render_inputs(env, s, params, camera.rig))(state)
+    obs = policy_obs(camera.render(inputs), vec, cfg)
+    assert set(obs) == {"image", "ego"} and obs["image"].dtype == jnp.uint8 and obs["image"].shape == (2, 1, 16, 24, 3)
+
+    # Move every other agent and every lane: the image changes (the cameras see them), the
+    # policy's non-image input does not (no privileged agent or lane positions reach it).
+    moved = BANK.replace(agent_traj=BANK.agent_traj.at[..., 1].add(-3.0), lane_points=BANK.lane_points.at[..., 1].add(1.5))
+    params2 = env.default_params(moved)
+    vec2, state2 = env.reset_to(jax.random.PRNGKey(0), params2, jnp.array([0, 1]))
+    camera2 = Camera(Renderer(build_scene_bank(moved, TINY), RigConfig("front", 24, 16), backend="reference"))
+    inputs2 = jax.vmap(lambda s: render_inputs(env, s, params2, camera2.rig))(state2)
+    obs2 = policy_obs(camera2.render(inputs2), vec2, cfg)
+    assert not np.array_equal(np.asarray(vec), np.asarray(vec2))  # the privileged vector did change
+    np.testing.assert_array_equal(np.asarray(obs["ego"]), np.asarray(obs2["ego"]))
+    diff = np.abs(np.asarray(obs["image"], float) - np.asarray(obs2["image"], float))
+    assert diff.max() >= 10 and diff.mean() > 0.25
+    np.testing.assert_array_equal(np.asarray(obs["ego"]), np.asarray(ego_state(vec, cfg)))
+
+
+def test_final_image_of_auto_reset_episode_is_the_rendered_final_state():
+    cfg = EnvConfig(obs="none", max_steps=2)
+    base = DrivingEnv(cfg)
+    venv = VmapWrapper(AutoResetWrapper(base), 2)
+    renderer = Renderer(build_scene_bank(BANK, TINY), RigConfig("front", 24, 16), backend="reference")
+    cam = CameraObsEnv(venv, renderer)
+    params = venv.default_params(BANK)
+    obs, state = cam.reset_to(jax.random.PRNGKey(0), params, jnp.array([0, 1]))
+    action = jnp.full((2, 2), 45, jnp.int32)  # strong acceleration: the final pose is far from a restart
+    _, state1, *_ = cam.step(jax.random.PRNGKey(1), state, action, params)
+    key = jax.random.PRNGKey(2)
+    new_obs, _, _, _, truncated, info = cam.step(key, state1, action, params)
+    assert bool(jnp.all(truncated)) and bool(jnp.all(info["done"]))
+    # independent reference: the base env's transition from state1 (no auto-reset), rendered
+    k_env = jax.random.split(key, 2)
+    k_step = jax.vmap(lambda k: jax.random.split(k)[0])(k_env)
+    final_state = jax.vmap(base.transition, in_axes=(0, 0, 0, None))(k_step, state1, action, params)[0]
+    expect = CameraObsEnv(VmapWrapper(base, 2), renderer).renderer.render(*cam.render_inputs(final_state, params))
+    np.testing.assert_array_equal(np.asarray(info["final_image"]), np.asarray(expect))
+    assert not np.array_equal(np.asarray(info["final_image"]), np.asarray(new_obs))
+
+
+def test_camera_encoder_traces_once_and_normalises_uint8():
+    cfg = load_config(SMOKE)
+    env = DrivingEnv(cfg.env)
+    shape = obs_shape(cfg.render, cfg.env, int(env.observation_shape(env.default_params(BANK))[-1]), True)
+    net = make_network(cfg.network, cfg.env, shape, jax.random.PRNGKey(0))
+    apply = jax.jit(chex.assert_max_traces(net.apply, n=1))
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        obs = {"image": jnp.asarray(rng.integers(0, 256, (5,) + shape["image"], dtype=np.uint8)),
+               "ego": jnp.asarray(rng.normal(size=(5,) + shape["ego"]), jnp.float32)}  # fmt: skip
+        out = apply(net.params, obs)
+        assert out.logits_lat.shape == (5, 61) and out.values.shape == (5, 2) and out.perception.shape == (5,) + shape["privileged"]
+    # a constant grey image gives the same output as uint8 or as the same values in float
+    grey = {"image": jnp.full((1,) + shape["image"], 128, jnp.uint8), "ego": jnp.zeros((1,) + shape["ego"])}
+    grey_f = dict(grey, image=grey["image"].astype(jnp.float32))
+    np.testing.assert_allclose(net.apply(net.params, grey).values, net.apply(net.params, grey_f).values, rtol=1e-6)
+
+
+def test_camera_config_validation_names_the_setting():
+    with pytest.raises(ConfigError, match="network.encoder"):
+        load_config(SMOKE, ["network.encoder=mlp"])
+    with pytest.raises(ConfigError, match="render.rig"):
+        load_config(SMOKE, ["render.rig=fisheye"])
+    with pytest.raises(ConfigError, match="render.width"):
+        load_config(SMOKE, ["render.width=4"])
+    if not torch.cuda.is_available():
+        cfg = load_config(SMOKE, ["render.backend=gsplat"])
+        with pytest.raises(ValueError, match="render.backend"):
+            Camera.build(cfg.render, BANK)
+
+
+def _params(run_dir, name):
+    from agents.checkpoint import load_policy
+
+    return load_policy(os.path.join(run_dir, name))[1]
+
+
+def test_smoke_config_trains_and_evaluates_end_to_end(tmp_path):
+    from agents.trainer import run_training
+
+    cfg = load_config(SMOKE)
+    res = run_training(cfg, str(tmp_path / "run"))
+    rows = res["eval"]["daa-all"]
+    assert set(rows) == {"IL", "RL"} and rows["RL"]["mean"]["Episodes"] == cfg.scenarios.num_heldout
+    assert set(res["timing"]["ppo_split_s"]) == {"render", "simulate", "learn"}
+    for name in ("policy_il", "policy_rl"):  # exported camera policies load back
+        assert jax.tree.leaves(_params(str(tmp_path / "run"), name))
+
+
+def test_camera_ppo_resumes_to_identical_parameters(tmp_path):
+    from agents.runner import Interrupted
+    from agents.trainer import run_training
+
+    cfg = load_config(SMOKE, ["il.enabled=false", "ppo.il_coef=0", "ctg.enabled=false", "eval.enabled=false"])
+    run_training(cfg, str(tmp_path / "full"))
+    out = str(tmp_path / "cut")
+    with pytest.raises(Interrupted):
+        run_training(cfg, out, stop_after=1)  # killed after the first of two PPO chunks
+    run_training(cfg, out)
+    a, b = _params(str(tmp_path / "full"), "policy_rl"), _params(out, "policy_rl")
+    jax.tree.map(lambda x, y: np.testing.assert_array_equal(np.asarray(x), np.asarray(y)), a, b)

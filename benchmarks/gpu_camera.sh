@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Camera policies on the H200 (issue 9): `bench train --obs camera` (the 128x128, 200k-Gaussian
+# target and the experiment's 64x64 setting), the renderer's own images/s (the floor), and the
+# camera experiment `reconrl train --config configs/camera.yaml`. Results in $OUT/cam/.
+#
+#   OUT=/some/dir bash benchmarks/gpu_camera.sh [bench|train|all]
+# Needs gsplat importable (a wheel: JIT-compiles its CUDA extension on first use).
+set -uo pipefail
+WHAT=${1:-all}
+OUT=${OUT:-/tmp/out}
+C="$OUT/cam"
+mkdir -p "$C"
+PY=${PYTHON:-python3}
+export XLA_PYTHON_CLIENT_PREALLOCATE=false PYTHONUNBUFFERED=1
+export TORCH_EXTENSIONS_DIR="${TORCH_EXTENSIONS_DIR:-$PWD/.torch_extensions}"
+CLI="$PY -m agents.cli"
+if [[ $WHAT == bench || $WHAT == all ]]; then
+  $CLI bench render --batch-sizes 1024 --max-batch 1024 --sizes 128 --gaussians 200000 --repeats 5 --env-steps 10 \
+    --json "$C/render_128_200k.json" 2>&1 | grep -v Warning | tail -6
+  $CLI bench train --obs camera --num-envs 1024 --width 128 --height 128 --gaussians 200000 --updates 3 \
+    --json "$C/bench_train_camera_128_200k.json" 2>&1 | grep -v Warning | tail -3
+  $CLI bench train --obs camera --num-envs 512 --width 64 --height 64 --gaussians 40000 --updates 3 \
+    --json "$C/bench_train_camera_64_40k.json" 2>&1 | grep -v Warning | tail -3
+fi
+if [[ $WHAT == train || $WHAT == all ]]; then
+  $CLI train --config configs/camera.yaml --out /tmp/runs/camera --fresh --json "$C/camera_results.json" ${TRAIN_SET:-} 2>&1 \
+    | grep -v Warning | tr '\r' '\n' | grep -v "^\[.*ETA" | tail -60
+  cp /tmp/runs/camera/results.md "$C/camera_results.md" 2>/dev/null
+  cp /tmp/runs/camera/log.jsonl "$C/camera_log.jsonl" 2>/dev/null
+fi

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # DriveRestorer + progressive refinement on the GPU (issue 11): restorer training in both
 # modes on train-split scenes, restore speed, refinement of held-out scenes and the
-# PSNR/SSIM table (a) plain / (b) restored renders / (c) refined, at 0/1/2/3 m and cousins.
+# PSNR/SSIM table (a) plain / (b) restored renders / (c) refined, at 0/1/2/3 m and cousins, plus the
+# control (refinement rounds without pseudo-views).
 #
 #   OUT=/some/dir bash benchmarks/gpu_restore.sh            # H200, <= ~8 min; JSON in $OUT/restore/
 #   OUT=/tmp/o bash benchmarks/gpu_restore.sh --tiny        # CPU smoke run of every entry point
@@ -86,6 +87,10 @@ echo "[gpu_restore] phase 1 done at $(( $(date +%s) - T0 )) s"
 
 # Phase 2 (until 70%): progressive refinement of the held-out scenes, per restorer, scenes in two halves.
 PHASE_END=$(( BUDGET_S * 70 / 100 ))
+# The control (--control: the same rounds and fit steps, no pseudo-views) separates the pseudo-views'
+# effect from that of the extra fit steps.
+run refine_control_a $CLI refine --work "$W/heldout" $HELD_ARGS --scenarios "$HA" --control $REFINE --json "$R/refine_control_a.json"
+run refine_control_b $CLI refine --work "$W/heldout" $HELD_ARGS --scenarios "$HB" --control $REFINE --json "$R/refine_control_b.json"
 for mode in paper oracle; do
   if [[ -f "$W/restorer_$mode/restorer.json" ]]; then
     run "refine_${mode}_a" $CLI refine --work "$W/heldout" $HELD_ARGS --scenarios "$HA" --restorer "$mode=$W/restorer_$mode" $REFINE --json "$R/refine_${mode}_a.json"
@@ -185,18 +190,26 @@ if scenes:
         if c != "plain":
             base = _mean_table([sc["plain"] for sc in have])
             s["psnr_gain_vs_plain"][c] = {r: s["mean"][c][r]["psnr"] - base[r]["psnr"] for r in s["mean"][c] if r in base}
+    # refined with pseudo-views vs the control (same extra fit steps, no pseudo-views), on the scenes with both
+    s["psnr_gain_vs_control"] = {}
+    for c in s["mean"]:
+        have = [sc for sc in scenes if c in sc and "refined_control" in sc]
+        if c.startswith("refined_") and c != "refined_control" and have:
+            a, b = _mean_table([sc[c] for sc in have]), _mean_table([sc["refined_control"] for sc in have])
+            s["psnr_gain_vs_control"][c] = {r: a[r]["psnr"] - b[r]["psnr"] for r in a if r in b}
 for mode in ("paper", "oracle"):
     t = load(os.path.join(R, f"train_{mode}.json"))
     if t:
         s[f"train_{mode}"] = {k: t[k] for k in ("pairs", "pair_kinds", "params", "steps", "train_seconds", "train_images_per_s",
                                                 "loss_first", "loss_last", "data_seconds", "timings")}
+for mode in ("paper", "oracle", "control"):
     ref = [load(p) for p in sorted(glob.glob(os.path.join(R, f"refine_{mode}_*.json")))]
     per_scene = [sc["seconds"] for r in ref if r for sc in r["scenes"]]
     if per_scene:
         s[f"refine_{mode}_seconds_per_scene"] = {"mean": float(np.mean(per_scene)), "n": len(per_scene)}
 s["speed"] = load(os.path.join(R, "speed.json"))
 json.dump(s, open(os.path.join(R, "summary.json"), "w"), indent=2)
-print(json.dumps({k: s[k] for k in ("mean", "psnr_gain_vs_plain") if k in s}, indent=1))
+print(json.dumps({k: s[k] for k in ("mean", "psnr_gain_vs_plain", "psnr_gain_vs_control") if k in s}, indent=1))
 EOF
 echo "[gpu_restore] summary rc=$? total $(( $(date +%s) - T0 )) s"
 cat "$R/logs/summary.log"

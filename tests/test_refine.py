@@ -82,6 +82,11 @@ def test_refine_adds_weighted_pseudo_views_and_resumes(world, tmp_path):
     assert all(r["resumed"] for r in rep2["rounds"])
     torch.testing.assert_close(again.params["means"], refined.params["means"])
     assert json.load(open(os.path.join(tmp_path, "refine.json")))["rounds"][0]["weight"] == 0.7
+    # the control: the same rounds without pseudo-views (no restorer needed)
+    control, rep3 = refine(scene, cap, None, dataclasses.replace(cfg, weight=0.0), work_dir=str(tmp_path / "control"))
+    assert [r["pseudo_sets"] for r in rep3["rounds"]] == [0, 0] and not os.path.exists(tmp_path / "control" / "round_0" / "pseudo.npz")
+    assert not torch.equal(control.params["colors"], scene.params["colors"])
+    assert not torch.equal(control.params["colors"], refined.params["colors"])
 
 
 def test_restored_scene_and_online_renderer(world):

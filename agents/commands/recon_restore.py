@@ -10,7 +10,8 @@ what is missing (and an interrupted fit, restorer training or refinement resumes
 train-restorer uses the train split (it refuses held-out scenes); refine and
 eval-restore the held-out split. eval-restore prints the table (a) plain reconstruction,
 (b) restorer applied to its renders, (c) refined reconstruction, per restorer, at each
-offset and along CTG cousins, per scene and averaged.
+offset and along CTG cousins, per scene and averaged; `refine --control` adds the control
+column `refined_control` (the same extra fit steps without pseudo-views).
 """
 from __future__ import annotations
 
@@ -60,7 +61,9 @@ def add_subcommands(rsub) -> None:
     t.set_defaults(run_sub=_one_line_errors(train_restorer))
     r = rsub.add_parser("refine", help="progressive refinement of held-out reconstructions with a restorer")
     _common(r, "heldout")
-    r.add_argument("--restorer", action="append", required=True, help="NAME=DIR (repeatable)")
+    r.add_argument("--restorer", action="append", default=[], help="NAME=DIR (repeatable)")
+    r.add_argument("--control", action="store_true",
+                   help="also run the control 'control': the same rounds and fit steps without pseudo-views")
     r.add_argument("--offsets", default="1,2,3", help="lateral offset per round in m (default %(default)s)")
     r.add_argument("--weight", type=float, default=0.5, help="loss weight of the pseudo-views (default %(default)s)")
     r.add_argument("--iterations", type=int, default=600, help="fit steps per round (default %(default)s)")
@@ -247,16 +250,20 @@ def refine_cmd(args) -> int:
 
     bank, dev, timings, scenes = bank_from_args(args), _device(args), {}, []
     restorers = _load_restorers(args.restorer, dev, (args.height, args.width))
+    if not restorers and not args.control:
+        raise ValueError("refine needs --restorer NAME=DIR (repeatable) and/or --control")
     cfg = _refine_cfg(args)
+    runs = [(name, r, cfg) for name, r in restorers.items()] + ([("control", None, dataclasses.replace(cfg, weight=0.0))]
+                                                                if args.control else [])  # fmt: skip
     for i in _scenarios(args, bank):
         d, cap, scene = scene_assets(args, bank, i, timings)
-        for name, restorer in restorers.items():
+        for name, restorer, rcfg in runs:
             t0 = time.perf_counter()
-            _, report = refine(scene, cap, restorer, cfg, work_dir=_refine_dir(d, name, args), bank=bank, scenario_idx=i,
+            _, report = refine(scene, cap, restorer, rcfg, work_dir=_refine_dir(d, name, args), bank=bank, scenario_idx=i,
                                progress=not args.no_progress, device=dev)  # fmt: skip
             timings.setdefault(f"refine_{name}_s", []).append(time.perf_counter() - t0)
             scenes.append({"scenario": i, "restorer": name, **report})
-    _write(args, {"restorers": list(restorers), "config": dataclasses.asdict(cfg), "timings": _timing_stats(timings), "scenes": scenes})
+    _write(args, {"restorers": [n for n, *_ in runs], "config": dataclasses.asdict(cfg), "timings": _timing_stats(timings), "scenes": scenes})
     return 0
 
 
@@ -291,6 +298,7 @@ def eval_restore(args) -> int:
             t0 = time.perf_counter()
             row[f"restored_{name}"] = tab(RestoredScene(scene, restorer))
             timings.setdefault(f"restored_eval_{name}_s", []).append(time.perf_counter() - t0)
+        for name in list(restorers) + ["control"]:  # control: refinement rounds without pseudo-views, if run
             refined = _latest_refined(d, name)
             if refined:
                 row[f"refined_{name}"] = tab(ReconScene.load(refined, device=dev))

@@ -13,6 +13,9 @@ logged frames plus all pseudo-observations gathered so far (`fit(..., init=scene
 for `iterations` steps. Renders of round r come from the scene refined in round r-1,
 so each round starts from views that are already closer to correct.
 
+weight = 0 is the control (restorer may be None): the same rounds of fitting on the logged
+frames alone, to tell the pseudo-views' effect from that of the extra fit steps.
+
 Resumable: `work_dir/round_R/pseudo.npz` (the restored views), `round_R/fit/` (the
 fit's checkpoints) and `round_R/scene.pt` (the round's result) are reused when present.
 """
@@ -131,7 +134,7 @@ def refine(scene: ReconScene, capture: LoggedCapture, restorer, cfg: RefineConfi
         if done:
             scene = ReconScene.load(os.path.join(rdir, "scene.pt"), device=scene.device)
         else:
-            scene = fit(capture, round_cfg, init=scene, extra_views=extra, ckpt_dir=os.path.join(rdir, "fit") if rdir else None,
+            scene = fit(capture, round_cfg, init=scene, extra_views=extra or None, ckpt_dir=os.path.join(rdir, "fit") if rdir else None,
                         progress=progress, device=device or scene.device)  # fmt: skip
             scene.meta.update(fit=dataclasses.asdict(base), refine_round=r)
             if rdir:
@@ -146,6 +149,8 @@ def refine(scene: ReconScene, capture: LoggedCapture, restorer, cfg: RefineConfi
 
 
 def _round_views(scene, restorer, cfg, r, bank, scenario_idx, rdir):
+    if cfg.weight == 0:  # the control: same rounds and steps, no pseudo-views
+        return []
     if rdir:
         return _pseudo_views(scene, restorer, cfg, r, bank, scenario_idx, os.path.join(rdir, "pseudo.npz"))
     import tempfile

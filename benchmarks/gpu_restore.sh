@@ -10,10 +10,11 @@
 # Run from the repo root. Needs torch (CUDA), jax, and installed: diffusers (+ importlib-metadata),
 # gsplat, plyfile. gsplat JIT-compiles its CUDA extension on first use (52-97 s) into
 # TORCH_EXTENSIONS_DIR (default ./.torch_extensions, as gpu_recon.sh): run after it to skip that. Knobs: NT (train scenes),
-# NH (held-out scenes), FIT_ITERS, R_STEPS (restorer steps), REF_ITERS (fit steps per refine round),
+# NH (held-out scenes), FIT_ITERS, R_STEPS (restorer steps), REF_ITERS (fit steps per refine round; unset:
+# sized from the measured plain-fit speed to fit the phase),
 # CHANNELS (UNet blocks), BUDGET_S (hard stop, default 470 s). Phases run several processes at once
 # on the one GPU, so the times they report include that sharing.
-# Outputs: train_{paper,oracle}.json, plain_{a,b}.json, refine_{paper,oracle}_{a,b}.json, eval_{a,b}.json,
+# Outputs: train_{paper,oracle}.json, plain_{a,b}.json, refine_{paper,oracle,control}_{a,b}.json, eval_K.json,
 # speed.json, summary.json (the merged table), logs/*.log.
 set -uo pipefail
 TINY=0
@@ -29,21 +30,26 @@ T0=$(date +%s)
 
 if [[ $TINY == 1 ]]; then
   export CUDA_VISIBLE_DEVICES="" OMP_NUM_THREADS=1
-  NT=${NT:-1}; NH=${NH:-2}; HA=0; HB=1
+  NT=${NT:-1}; NH=${NH:-2}; EVAL_PARTS=2
   SIZE="--width 32 --height 16 --stride 8 --max-frames 8 --gaussians 3000"
   FIT="--fit-iters ${FIT_ITERS:-20} --max-points 1500"
   RTRAIN="--steps ${R_STEPS:-6} --batch-size 4 --channels ${CHANNELS:-8,16} --sample-steps 2"
   REFINE="--iterations ${REF_ITERS:-5} --frame-stride 3 --cousins 1"
   EVAL="--cousins 1"; SPEED_SIZES="16x32 32x32"; ONLINE_ENVS=2; BUDGET_S=${BUDGET_S:-1200}; SPEED_S=150
 else
-  NT=${NT:-6}; NH=${NH:-8}; HA=0,1,2,3; HB=4,5,6,7
+  NT=${NT:-6}; NH=${NH:-8}; EVAL_PARTS=4
   SIZE="--width 160 --height 96 --stride 2"
   FIT="--fit-iters ${FIT_ITERS:-500}"
   RTRAIN="--steps ${R_STEPS:-1200} --batch-size 32 --channels ${CHANNELS:-32,64,128,128} --sample-steps 8"
-  REFINE="--iterations ${REF_ITERS:-300} --frame-stride 2 --cousins 2"
+  REFINE="--iterations ${REF_ITERS:-300} --frame-stride 2 --cousins 2"  # REF_ITERS unset: sized after phase 1
   EVAL="--cousins 2"; SPEED_SIZES="128x128 96x160"; ONLINE_ENVS=64; BUDGET_S=${BUDGET_S:-470}; SPEED_S=45
 fi
-if [[ $TINY == 0 && $NH -ne 8 ]]; then HA=$(seq -s, 0 $(( NH / 2 - 1 ))); HB=$(seq -s, $(( NH / 2 )) $(( NH - 1 ))); fi
+split() {  # split N K: K comma-separated lists of 0..N-1, round robin
+  local n=$1 k=$2 p i list
+  for (( p = 0; p < k; p++ )); do list=""; for (( i = p; i < n; i += k )); do list+="${list:+,}$i"; done; echo "$list"; done
+}
+read -r HA HB <<< "$(split "$NH" 2 | tr '\n' ' ')"
+QUARTERS=$(split "$NH" "$EVAL_PARTS")
 CLI="$PY -m agents.cli recon"
 TRAIN_ARGS="$SIZE $FIT --split train --num $NT --no-progress"
 HELD_ARGS="$SIZE $FIT --split heldout --num $NH --no-progress"
@@ -87,6 +93,20 @@ echo "[gpu_restore] phase 1 done at $(( $(date +%s) - T0 )) s"
 
 # Phase 2 (until 70%): progressive refinement of the held-out scenes, per restorer, scenes in two halves.
 PHASE_END=$(( BUDGET_S * 70 / 100 ))
+if [[ -z "${REF_ITERS:-}" && $TINY == 0 ]]; then
+  # fit steps per round sized from the plain fits' measured speed (phase 1) to fit this phase's window:
+  # 3 rounds x 4 scenes per process, ~2 renders per step, 1.5x for the extra processes sharing the GPU
+  ITERS=$(R="$R" FIT_ITERS="${FIT_ITERS:-500}" WINDOW=$(left $PHASE_END) NSC=$(( (NH + 1) / 2 )) $PY -c '
+import json, os
+t = [json.load(open(os.path.join(os.environ["R"], f"plain_{p}.json")))["timings"].get("fit_s", {}).get("mean")
+     for p in "ab" if os.path.exists(os.path.join(os.environ["R"], f"plain_{p}.json"))]
+t = [x for x in t if x]
+rate = int(os.environ["FIT_ITERS"]) / max(t) if t else 30.0
+per_round = (int(os.environ["WINDOW"]) - 35) / int(os.environ["NSC"]) / 3 - 2
+print(int(min(400, max(40, per_round * rate / 2 / 1.5))))' 2>/dev/null || echo 150)
+  REFINE="--iterations $ITERS --frame-stride 2 --cousins 2"
+  echo "[gpu_restore] refine: $ITERS fit steps per round (sized from the plain fits' speed)"
+fi
 # The control (--control: the same rounds and fit steps, no pseudo-views) separates the pseudo-views'
 # effect from that of the extra fit steps.
 run refine_control_a $CLI refine --work "$W/heldout" $HELD_ARGS --scenarios "$HA" --control $REFINE --json "$R/refine_control_a.json"
@@ -159,8 +179,11 @@ echo "[gpu_restore] speed rc=$? at $(( $(date +%s) - T0 )) s"
 PHASE_END=$BUDGET_S
 RESTORERS=""
 for mode in paper oracle; do [[ -f "$W/restorer_$mode/restorer.json" ]] && RESTORERS="$RESTORERS --restorer $mode=$W/restorer_$mode"; done
-run eval_a $CLI eval-restore --work "$W/heldout" $HELD_ARGS --scenarios "$HA" $RESTORERS $EVAL --json "$R/eval_a.json"
-run eval_b $CLI eval-restore --work "$W/heldout" $HELD_ARGS --scenarios "$HB" $RESTORERS $EVAL --json "$R/eval_b.json"
+k=0
+for part in $QUARTERS; do
+  run "eval_$k" $CLI eval-restore --work "$W/heldout" $HELD_ARGS --scenarios "$part" $RESTORERS $EVAL --json "$R/eval_$k.json"
+  k=$(( k + 1 ))
+done
 wait
 echo "[gpu_restore] phase 3 (table) done at $(( $(date +%s) - T0 )) s"
 
@@ -176,10 +199,12 @@ R = os.environ["R"]
 load = lambda p: json.load(open(p)) if os.path.exists(p) else None  # noqa: E731
 s = {"total_seconds_so_far": time.time() - float(os.environ["T0"]), "logs": "logs/*.log"}
 scenes = []
-for part in ("a", "b"):
-    d = load(os.path.join(R, f"eval_{part}.json")) or load(os.path.join(R, f"plain_{part}.json"))
-    if d:
-        scenes += d["scenes"]
+evaluated = set()
+for path in sorted(glob.glob(os.path.join(R, "eval_*.json"))) + sorted(glob.glob(os.path.join(R, "plain_*.json"))):
+    for sc in (load(path) or {}).get("scenes", []):  # full tables first; plain-only ones fill in what they miss
+        if sc["scenario"] not in evaluated:
+            evaluated.add(sc["scenario"])
+            scenes.append(sc)
 if scenes:
     # each column over the scenes that have it (a killed run may miss some), the plain column on the same scenes
     s["heldout_scenes"] = [sc["scenario"] for sc in scenes]

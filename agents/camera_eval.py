@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from agents import policies as pol
-from agents.camera_obs import policy_obs, render_inputs
+from agents.camera_obs import commit, policy_obs, render_inputs
 from jaxsim import metrics as met
 from jaxsim.wrappers import VmapWrapper, params_axes
 
@@ -89,9 +89,9 @@ def rollout_camera(env, camera, network, seed_params, env_params, scenario_ids, 
     steps = -(-(env_params.bank.num_steps - 1) // env.config.substeps)
     t_apply, t_params = (teacher[0].apply, teacher[1]) if teacher is not None else (None, None)
     reset, act, labels, step = _compiled(env, network.apply, network.discrete, e, camera.rig, ego, sample, t_apply)
-    keys = jax.random.split(key, s)
+    keys = commit(jax.random.split(key, s))
     vec, state, inputs = reset(keys, env_params, ids)
-    done = jnp.zeros((s, e), bool)
+    done = commit(jnp.zeros((s, e), bool))
     recs = []
     for t in range(steps):
         images = camera.render(inputs, n_lead=2)

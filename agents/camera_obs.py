@@ -79,6 +79,14 @@ def logged_render_inputs(bank, rig, scenario_idx, t, ego):
     return scenario_idx, cameras.actor_poses(ego, agents, valid, False), cameras.view_matrices(ego, rig)
 
 
+def commit(tree):
+    """Place arrays on JAX's default device as *committed* arrays. A jitted function's cache
+    key includes whether each argument is committed, and eagerly created arrays are not
+    while jit outputs are: loops that feed a function first fresh arrays, then its own
+    outputs, would otherwise compile it twice."""
+    return jax.device_put(tree, jax.devices()[0])
+
+
 def flatten_lead(tree, n_lead: int):
     """Merge the first n_lead axes of every leaf into one."""
     return jax.tree.map(lambda x: x.reshape((-1,) + x.shape[n_lead:]), tree)

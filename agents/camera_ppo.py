@@ -29,7 +29,7 @@ import numpy as np
 from flax import struct
 
 from agents import policies as pol
-from agents.camera_obs import flatten_lead, policy_obs, render_inputs
+from agents.camera_obs import commit, flatten_lead, policy_obs, render_inputs
 from agents.ppo import Transition, episode_stats, event_direction, make_learn, make_optimizer, rollout_metrics, step_rewards
 from jaxsim.metrics import finalize
 from jaxsim.wrappers import VmapWrapper
@@ -67,7 +67,10 @@ def make_camera_ppo(cfg, env, network, camera, num_seeds: int, ego: bool = True,
     env_cfg = env.config
     rig = camera.rig
     opt = make_optimizer(cfg)
-    learn = make_learn(cfg, network, il_pairs, perception_coef)
+    if cfg.il_coef > 0 and il_pairs is None:
+        raise ValueError("ppo.il_coef > 0 needs IL pairs (camera pairs from the IL stage), or set ppo.il_coef=0")
+    il_pairs = commit(il_pairs) if cfg.il_coef > 0 else None
+    learn = make_learn(cfg, network, perception_coef=perception_coef, il_as_argument=True)
     apply = network.apply
     n, s_count = cfg.num_envs, num_seeds
     timers = {"render": 0.0, "simulate": 0.0, "learn": 0.0}
@@ -121,13 +124,13 @@ def make_camera_ppo(cfg, env, network, camera, num_seeds: int, ego: bool = True,
         return jnp.zeros((s_count * n, 2)).at[rows].set(own)
 
     @jax.jit
-    def learn_all(params, opt_state, key, steps, stats, last_obs):
+    def learn_all(params, opt_state, key, steps, stats, last_obs, il_data):
         traj = jax.tree.map(lambda *x: jnp.stack(x, axis=1), *steps)  # (S, T, N, ...)
         stats = jax.tree.map(lambda *x: jnp.stack(x, axis=1), *stats)
 
         def one(p, o, k, tr, st, lo):
             last_v = apply(p, lo).values
-            p, o, k, aux = learn(p, o, k, tr, last_v)
+            p, o, k, aux = learn(p, o, k, tr, last_v, il_data)
             return p, o, k, rollout_metrics(tr, st, aux)
 
         return jax.vmap(one)(params, opt_state, key, traj, stats, last_obs)
@@ -138,12 +141,15 @@ def make_camera_ppo(cfg, env, network, camera, num_seeds: int, ego: bool = True,
         return x
 
     def init(keys, params, env_params) -> CameraRunner:
+        keys, params = commit((keys, params))
         k_reset, keys = _split(keys)
         vec, state, inputs = reset(k_reset, env_params)
         images = camera.render(inputs, n_lead=2)
         opt_state = jax.vmap(opt.init)(params)
-        return CameraRunner(params, opt_state, state, policy_obs(images, vec, env_cfg, ego), vec, keys,
-                            jnp.zeros((s_count,), jnp.int32), jnp.zeros((s_count, n)))  # fmt: skip
+        return commit(CameraRunner(params, opt_state, state, policy_obs(images, vec, env_cfg, ego), vec, keys,
+                                   jnp.zeros((s_count,), jnp.int32), jnp.zeros((s_count, n))))  # fmt: skip
+
+    no_values = commit(jnp.zeros((s_count, n, 2)))
 
     def update(runner: CameraRunner, env_params):
         keys, k_pool = _split(runner.key)
@@ -161,7 +167,7 @@ def make_camera_ppo(cfg, env, network, camera, num_seeds: int, ego: bool = True,
              inputs2, final_inputs, final_vec) = _sync(sim_step(k_env, state, action, pool_state, pool_vec, env_params, ep_ret))  # fmt: skip
             t1 = time.perf_counter()
             images = _sync(camera.render(inputs2, n_lead=2))
-            next_values = jnp.zeros((s_count, n, 2))
+            next_values = no_values
             if cfg.bootstrap_truncated:
                 sub = camera.render_subset(flatten_lead(final_inputs, 2), np.asarray(trunc_only).reshape(-1))
                 if sub is not None:
@@ -175,7 +181,7 @@ def make_camera_ppo(cfg, env, network, camera, num_seeds: int, ego: bool = True,
             stats_list.append(stats)
             state, vec, obs = state2, vec2, policy_obs(images, vec2, env_cfg, ego)
         t0 = time.perf_counter()
-        params, opt_state, keys, metrics = _sync(learn_all(runner.params, runner.opt_state, keys, steps, stats_list, obs))
+        params, opt_state, keys, metrics = _sync(learn_all(runner.params, runner.opt_state, keys, steps, stats_list, obs, il_pairs))
         timers["learn"] += time.perf_counter() - t0
         runner = runner.replace(params=params, opt_state=opt_state, env_state=state, obs=obs, privileged=vec,
                                 key=keys, update=runner.update + 1, ep_return=ep_ret)  # fmt: skip

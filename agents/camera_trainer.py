@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from agents import adversaries, il
-from agents.camera_obs import Camera, obs_shape
+from agents.camera_obs import Camera, commit, obs_shape
 from agents.checkpoint import save_policy
 from agents.logging_utils import RunLogger
 from agents.networks import init_params, make_network
@@ -67,26 +67,28 @@ def train_camera_il(cfg, env, params, camera, network, params0, out, logger, sto
     rounds = cfg.il.dagger_rounds
     round_steps = cfg.il.dagger_steps or max(cfg.il.steps // (rounds + 1), 1)
     total = cfg.il.steps + rounds * round_steps
-    init, chunk = il.make_il(dataclasses.replace(cfg.il, steps=total), network, pairs, perception_coef=coef)
+    pairs = commit(pairs)
+    init, chunk = il.make_il(dataclasses.replace(cfg.il, steps=total), network, None, perception_coef=coef)
     keys = jax.vmap(lambda k: jax.random.fold_in(k, 1))(_seed_keys(cfg))
-    state = jax.vmap(init)(keys, params0)
+    state = commit(jax.vmap(init)(keys, params0))
     summary = lambda m: f"loss={float(np.mean(m['il_loss'])):.3f}"  # noqa: E731
     per = cfg.il.steps_per_chunk
+    bc = jax.jit(jax.vmap(lambda st, b: chunk(st, None, b), in_axes=(0, None)))
+    step = jax.jit(jax.vmap(lambda st, d, b: chunk(st, d, b), in_axes=(0, 0, None)))
     state, _, _ = run_phase(
-        "il", os.path.join(out, "ckpt", "il"), state, jax.jit(jax.vmap(chunk)), -(-cfg.il.steps // per),
+        "il", os.path.join(out, "ckpt", "il"), state, lambda st: bc(st, pairs), -(-cfg.il.steps // per),
         per * cfg.il.batch_size, "samples", logger, cfg.log.progress, stop_after, summary,
     )  # fmt: skip
     teacher = load_teacher(cfg.il.teacher) if cfg.il.teacher else None
     extra = None
-    step = jax.jit(jax.vmap(chunk))
     for r in range(1, rounds + 1):
         key = jax.random.fold_in(jax.random.PRNGKey(cfg.seed + 13), r)
         ids = np.tile(np.arange(n), cfg.il.dagger_repeats)
         new = dagger_camera_pairs(env, params, camera, network, state.params, ids, key, ego, teacher)
-        extra = new if extra is None else jax.tree.map(lambda a, b: jnp.concatenate([a, b], axis=1), extra, new)
+        extra = commit(new if extra is None else jax.tree.map(lambda a, b: jnp.concatenate([a, b], axis=1), extra, new))
         logger.log("il_dagger", r, {"pairs": float(extra.valid.shape[1])})
         state, _, _ = run_phase(
-            f"il_dagger{r}", os.path.join(out, "ckpt", f"il_dagger{r}"), state, lambda st, d=extra: step(st, d),
+            f"il_dagger{r}", os.path.join(out, "ckpt", f"il_dagger{r}"), state, lambda st, d=extra: step(st, d, pairs),
             -(-round_steps // per), per * cfg.il.batch_size, "samples", logger, cfg.log.progress, stop_after, summary,
         )  # fmt: skip
     return state.params, pairs

@@ -124,9 +124,11 @@ def il_loss(network, params, obs, a_disc, a_cont, cfg, heads: str = "both", priv
 
 
 def make_il(cfg, network, pairs: Pairs | None = None, perception_coef: float = 0.0):
-    """`init(key, params) -> ILState`, `chunk(state, data=None) -> (state, metrics)` running
-    `cfg.steps_per_chunk` optimiser steps on minibatches drawn from (valid) `pairs`, or
-    from `data` (all-valid Pairs given per call, e.g. per seed after DAgger rounds).
+    """`init(key, params) -> ILState`, `chunk(state, data=None, base=None) -> (state, metrics)`
+    running `cfg.steps_per_chunk` optimiser steps on minibatches drawn from (valid) `pairs`
+    (or from `base`, the same given per call: large camera pairs must not be captured as
+    constants of the jitted program), and from `data` (all-valid Pairs given per call,
+    e.g. per seed after DAgger rounds).
     perception_coef > 0 also trains the perception head on the pairs' `privileged`."""
     if pairs is not None:
         pairs = pairs.filtered()
@@ -137,9 +139,9 @@ def make_il(cfg, network, pairs: Pairs | None = None, perception_coef: float = 0
     def init(key, params) -> ILState:
         return ILState(params=params, opt_state=opt.init(params), key=key, step=jnp.zeros((), jnp.int32))
 
-    def one_step(state: ILState, data: Pairs | None):
+    def one_step(state: ILState, data: Pairs | None, base: Pairs | None):
         key, k = jax.random.split(state.key)
-        batch = _draw(k, pairs, data, cfg.batch_size, getattr(cfg, "dagger_mix", 0.0))
+        batch = _draw(k, pairs if base is None else base, data, cfg.batch_size, getattr(cfg, "dagger_mix", 0.0))
         loss, grads = jax.value_and_grad(il_loss, argnums=1)(
             network, state.params, batch.obs, batch.action_discrete, batch.action_continuous, cfg,
             privileged=batch.privileged, perception_coef=perception_coef,
@@ -148,10 +150,10 @@ def make_il(cfg, network, pairs: Pairs | None = None, perception_coef: float = 0
         params = optax.apply_updates(state.params, updates)
         return ILState(params=params, opt_state=opt_state, key=key, step=state.step + 1), loss
 
-    def chunk(state: ILState, data: Pairs | None = None):
-        if pairs is None and data is None:
-            raise ValueError("make_il without pairs: pass `data` to chunk")
-        state, loss = jax.lax.scan(lambda s, _: one_step(s, data), state, None, length=cfg.steps_per_chunk)
+    def chunk(state: ILState, data: Pairs | None = None, base: Pairs | None = None):
+        if pairs is None and data is None and base is None:
+            raise ValueError("make_il without pairs: pass `data` or `base` to chunk")
+        state, loss = jax.lax.scan(lambda s, _: one_step(s, data, base), state, None, length=cfg.steps_per_chunk)
         return state, {"il_loss": jnp.mean(loss)}
 
     return init, chunk

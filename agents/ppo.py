@@ -119,7 +119,7 @@ def make_optimizer(cfg):
     return optax.chain(optax.clip_by_global_norm(cfg.max_grad_norm), optax.adam(lr, eps=1e-5))
 
 
-def make_learn(cfg, network, il_pairs=None, perception_coef: float = 0.0):
+def make_learn(cfg, network, il_pairs=None, perception_coef: float = 0.0, il_as_argument: bool = False):
     """The PPO update from one collected rollout, shared by the jitted vector trainer and
     the camera trainer (whose rollout renders in torch between jitted calls).
 
@@ -127,13 +127,15 @@ def make_learn(cfg, network, il_pairs=None, perception_coef: float = 0.0):
     traj a `Transition` with leading (T, N); last_values (N, 2) = V(obs after the rollout).
     GAE per reward group, then `cfg.epochs` passes of `cfg.num_minibatches` minibatches.
     perception_coef > 0 adds the camera networks' perception loss (mean squared error
-    of `PolicyOutput.perception` against `traj.privileged`).
+    of `PolicyOutput.perception` against `traj.privileged`). il_as_argument: the IL
+    regulariser's pairs come as learn's last argument instead of `il_pairs` (large
+    camera pairs must not be captured as constants of the jitted program).
     """
     discrete = network.discrete
     batch = cfg.num_envs * cfg.num_steps
     mb_size = batch // cfg.num_minibatches
     opt = make_optimizer(cfg)
-    if cfg.il_coef > 0:
+    if cfg.il_coef > 0 and not il_as_argument:
         if il_pairs is None:
             raise ValueError("ppo.il_coef > 0 needs IL pairs (enable il or ctg, or set ppo.il_coef=0)")
         il_pairs = il_pairs.filtered()
@@ -171,7 +173,8 @@ def make_learn(cfg, network, il_pairs=None, perception_coef: float = 0.0):
             metrics["perception"] = perception
         return total, metrics
 
-    def learn(params, opt_state, key, traj: Transition, last_values):
+    def learn(params, opt_state, key, traj: Transition, last_values, il_data=None):
+        pairs = il_data if il_as_argument else il_pairs
         nxt = jnp.concatenate([traj.values[1:], last_values[None]], axis=0)
         next_values = jnp.where(traj.done[..., None], traj.next_values, nxt)
         adv, ret = losses.gae(
@@ -196,8 +199,8 @@ def make_learn(cfg, network, il_pairs=None, perception_coef: float = 0.0):
                 mb, k = xs
                 il_batch = None
                 if cfg.il_coef > 0:
-                    idx = jax.random.randint(k, (mb_size,), 0, il_pairs.valid.shape[0])
-                    il_batch = jax.tree.map(lambda x: x[idx], il_pairs)
+                    idx = jax.random.randint(k, (mb_size,), 0, pairs.valid.shape[0])
+                    il_batch = jax.tree.map(lambda x: x[idx], pairs)
                 (_, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, mb, il_batch)
                 updates, opt_state = opt.update(grads, opt_state, params)
                 return (optax.apply_updates(params, updates), opt_state), aux

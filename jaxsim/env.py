@@ -5,10 +5,13 @@
     obs, state = env.reset(key, params)
     obs, state, reward, terminated, truncated, info = env.step(key, state, action, params)
 
-One env is simulated per call; batch with `jaxsim.wrappers.VmapWrapper`, which keeps
-the scenario bank unbatched so thousands of envs share it. The ego moves by the
-bicycle model; other agents replay the log (`current_agents`). Events end the episode
-(`terminated`); reaching the end of the log or `max_steps` sets `truncated`.
+`DrivingEnv` is the innermost `jaxsim.base.Env`: it implements the contract's primitives
+(`reset_state`, `reset_to_state`, `init_state`, `transition`, `observe`), from which
+`reset`, `reset_to`, `reset_on_route` and `step` follow. One env is simulated per call;
+batch with `jaxsim.wrappers.VmapWrapper`, which keeps the scenario bank unbatched so
+thousands of envs share it. The ego moves by the bicycle model; other agents replay the
+log (`current_agents`). Events end the episode (`terminated`); reaching the end of the
+log or `max_steps` sets `truncated`.
 
 Checks (validate at the boundary, nothing per step inside jit): an action's shape is
 checked when `step` is traced (`jaxsim.actions.ActionError`); a NaN/inf action becomes

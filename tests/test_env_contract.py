@@ -55,7 +55,7 @@ def make_stack(name):
     env = DrivingEnv(CFG)
     params = env.default_params(BANK)
     if name == "vmap+autoreset":
-        return VmapWrapper(AutoResetWrapper(env), E), params, False, False
+        return VmapWrapper(AutoResetWrapper(env, keep_final_state=True), E), params, False, False
     if name == "vmap+restart":
         return VmapWrapper(RestartWrapper(env), E), params, False, False
     if name == "vmap+autoreset+cousins":
@@ -93,7 +93,7 @@ def test_stack_keeps_the_contract_over_several_episode_ends(name):
     ends = np.zeros(E, int)
     for k in range(STEPS):
         before = inner(state)
-        ref_obs, _, ref_r, ref_term, ref_trunc, _ = ref_step(jax.random.PRNGKey(9), before, action, params)
+        ref_obs, ref_state, ref_r, ref_term, ref_trunc, _ = ref_step(jax.random.PRNGKey(9), before, action, params)
         obs, state, r, term, trunc, info = step(jax.random.fold_in(jax.random.PRNGKey(1), k), state, action, params)
         # shapes and dtypes never change; the observation is one env's shape per env
         assert jax.tree.map(lambda x: (x.shape, x.dtype), (obs, state)) == spec0
@@ -103,6 +103,8 @@ def test_stack_keeps_the_contract_over_several_episode_ends(name):
         np.testing.assert_array_equal(np.asarray(info["done"]), np.asarray(ref_term | ref_trunc))
         np.testing.assert_allclose(np.asarray(r), np.asarray(ref_r), atol=1e-6)
         np.testing.assert_allclose(np.asarray(info["final_obs"]), np.asarray(ref_obs), atol=1e-5)
+        if "final_state" in info:  # keep_final_state: the ended episode's last state
+            chex.assert_trees_all_close(info["final_state"], ref_state, atol=1e-5)
         done = np.asarray(info["done"])
         ends += done
         assert np.all(np.asarray(info["episode"]["steps"])[done] <= EPISODE)

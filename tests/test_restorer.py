@@ -63,6 +63,7 @@ def test_sampling_deterministic_for_seed(pairs):
     torch.manual_seed(0)
     deg, _ = pairs
     r = DriveRestorer(CFG, device="cpu")
+    torch.nn.init.normal_(r.unet.conv_out.weight, std=0.05)  # not the identity it starts as
     a, b, c = r.restore(deg, seed=7), r.restore(deg, seed=7), r.restore(deg, seed=8)
     assert a.shape == deg.shape and a.dtype == np.float32 and 0 <= a.min() and a.max() <= 1
     np.testing.assert_array_equal(a, b)
@@ -73,6 +74,13 @@ def test_sampling_deterministic_for_seed(pairs):
     u8 = r.restore((deg * 255).astype(np.uint8), seed=7)
     assert u8.dtype == np.uint8 and u8.shape == deg.shape
     assert isinstance(r.restore(torch.from_numpy(deg), seed=7, steps=2, strength=0.5), torch.Tensor)
+
+
+def test_untrained_residual_restorer_is_the_identity(pairs):
+    deg, _ = pairs
+    np.testing.assert_allclose(DriveRestorer(CFG, device="cpu").restore(deg, seed=3), deg, atol=1e-5)
+    plain = DriveRestorer(RestorerConfig(**{**CFG.__dict__, "residual": False}), device="cpu")
+    assert np.abs(plain.restore(deg, seed=3) - deg).mean() > 0.05
 
 
 def test_wrong_image_size_is_refused(tmp_path, pairs):

@@ -53,6 +53,7 @@ def add_subcommands(rsub) -> None:
     t.add_argument("--channels", default="32,64,128,128", help="UNet block channels (default %(default)s)")
     t.add_argument("--sample-steps", type=int, default=8, help="DDIM steps at restore time (default %(default)s)")
     t.add_argument("--prediction", default="sample", help="sample, epsilon or v_prediction (default %(default)s)")
+    t.add_argument("--no-residual", action="store_true", help="predict the clean image directly, not degraded + correction")
     t.add_argument("--far-weight", type=float, default=1.0, help="extra loss weight above the horizon (sky, far field)")
     t.add_argument("--sparse-every", default="4", help="paper mode: sparse-view fits on every k-th frame (default %(default)s)")
     t.add_argument("--undertrain", default="0.1", help="paper mode: under-trained fits at these fractions of --fit-iters")
@@ -215,7 +216,7 @@ def train_restorer(args) -> int:
     pairs = RestorePairs.concat(parts)
     data_s = time.perf_counter() - t0
     cfg = RestorerConfig(image_size=(args.height, args.width), block_channels=tuple(int(c) for c in args.channels.split(",")),
-                         sample_steps=args.sample_steps, prediction=args.prediction)  # fmt: skip
+                         sample_steps=args.sample_steps, prediction=args.prediction, residual=not args.no_residual)  # fmt: skip
     restorer = DriveRestorer(cfg, device=dev)
     weight = pair_weights(pairs, cap.Ks, args.far_weight)
     hist = restorer.fit(pairs.degraded, pairs.target, TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr),

@@ -51,7 +51,9 @@ class NonFiniteLoss(RuntimeError):
 class RestorerConfig:
     """Model and schedule. image_size (H, W) pixels, each divisible by 2**(len(block_channels)-1);
     attention adds self-attention to the lowest-resolution block; prediction is what the UNet
-    outputs: 'sample' (the clean image), 'epsilon' (the noise) or 'v_prediction'."""
+    outputs: 'sample' (the clean image), 'epsilon' (the noise) or 'v_prediction'; residual (with
+    'sample'): the clean image is predicted as degraded + UNet output, so an untrained restorer
+    starts near the identity and learns the correction."""
 
     image_size: tuple = (128, 128)
     channels: int = 3
@@ -62,6 +64,7 @@ class RestorerConfig:
     sample_steps: int = 8
     beta_schedule: str = "squaredcos_cap_v2"
     prediction: str = "sample"
+    residual: bool = True
 
     def __post_init__(self):
         object.__setattr__(self, "image_size", tuple(int(v) for v in self.image_size))
@@ -85,7 +88,7 @@ class RestorerConfig:
         unknown = set(d) - names
         if unknown:
             raise ValueError(f"unknown RestorerConfig fields {sorted(unknown)}; allowed: {sorted(names)}")
-        return RestorerConfig(**d)
+        return RestorerConfig(**{"residual": False, **d})  # checkpoints from before the field predicted x0 directly
 
 
 @dataclasses.dataclass(frozen=True)
@@ -159,6 +162,9 @@ class DriveRestorer:
         self.cfg = cfg
         self.device = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
         self.unet = build_unet(cfg).to(self.device)
+        if cfg.residual and cfg.prediction == "sample":  # zero correction at start: an untrained restorer is the identity
+            torch.nn.init.zeros_(self.unet.conv_out.weight)
+            torch.nn.init.zeros_(self.unet.conv_out.bias)
         self.train_sched = DDPMScheduler(num_train_timesteps=cfg.train_timesteps, beta_schedule=cfg.beta_schedule,
                                          prediction_type=cfg.prediction, clip_sample=True)  # fmt: skip
         self.sample_sched = DDIMScheduler.from_config(self.train_sched.config, timestep_spacing="trailing")
@@ -180,6 +186,14 @@ class DriveRestorer:
             raise ValueError(f"{name} must be (N, {want[0]}, {want[1]}, {want[2]}) for this restorer "
                              f"(image_size={self.cfg.image_size}, channels={self.cfg.channels}), got {shape}")  # fmt: skip
 
+    def predict(self, noisy: torch.Tensor, degraded: torch.Tensor, t) -> torch.Tensor:
+        """The model output in the scheduler's terms (cfg.prediction), float32: UNet on [noisy | degraded]
+        at timestep(s) t, plus the degraded frame when cfg.residual and prediction is 'sample'."""
+        with self._autocast():
+            out = self.unet(torch.cat([noisy, degraded], dim=1), t).sample
+        out = out.float()
+        return out + degraded if self.cfg.residual and self.cfg.prediction == "sample" else out
+
     # ---- training ----
     def loss(self, degraded: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None,
              generator: torch.Generator | None = None) -> torch.Tensor:  # fmt: skip
@@ -192,9 +206,7 @@ class DriveRestorer:
         goal = {"sample": target, "epsilon": noise}.get(self.cfg.prediction)
         if goal is None:
             goal = self.train_sched.get_velocity(target, noise, t)
-        with self._autocast():
-            pred = self.unet(torch.cat([noisy, degraded], dim=1), t).sample
-        err = (pred.float() - goal).pow(2).mean(dim=1)  # (B, H, W)
+        err = (self.predict(noisy, degraded, t) - goal).pow(2).mean(dim=1)  # (B, H, W)
         if weight is None:
             return err.mean()
         return (err * weight).sum() / weight.sum().clamp_min(1e-6)
@@ -280,9 +292,7 @@ class DriveRestorer:
             if strength < 1.0:
                 x = self.sample_sched.add_noise(d, x, ts[:1].expand(d.shape[0]))
             for t in ts:
-                with self._autocast():
-                    pred = self.unet(torch.cat([x, d], dim=1), t).sample
-                x = self.sample_sched.step(pred.float(), t, x, eta=0.0).prev_sample
+                x = self.sample_sched.step(self.predict(x, d, t), t, x, eta=0.0).prev_sample
             out[s:s + batch_size] = x
         return from_model_space(out, images)
 

@@ -2,7 +2,8 @@
 # DriveRestorer + progressive refinement on the GPU (issue 11): restorer training in both
 # modes on train-split scenes, restore speed, refinement of held-out scenes and the
 # PSNR/SSIM table (a) plain / (b) restored renders / (c) refined, at 0/1/2/3 m and cousins, plus the
-# control (refinement rounds without pseudo-views).
+# control (refinement rounds without pseudo-views). Column (b) is measured at the restorer's 8 DDIM
+# steps and at 1 step (restored_MODE_s1): on a CPU toy fewer steps gave the higher PSNR.
 #
 #   OUT=/some/dir bash benchmarks/gpu_restore.sh            # H200, <= ~8 min; JSON in $OUT/restore/
 #   OUT=/tmp/o bash benchmarks/gpu_restore.sh --tiny        # CPU smoke run of every entry point
@@ -12,7 +13,7 @@
 # TORCH_EXTENSIONS_DIR (default ./.torch_extensions, as gpu_recon.sh): run after it to skip that. Knobs: NT (train scenes),
 # NH (held-out scenes), FIT_ITERS, R_STEPS (restorer steps), REF_ITERS (fit steps per refine round; unset:
 # sized from the measured plain-fit speed to fit the phase),
-# CHANNELS (UNet blocks), BUDGET_S (hard stop, default 470 s). Phases run several processes at once
+# CHANNELS (UNet blocks), REF_RESTORE_STEPS (DDIM steps of the pseudo-views, 0 = the restorer's 8), BUDGET_S (hard stop, default 470 s). Phases run several processes at once
 # on the one GPU, so the times they report include that sharing.
 # Outputs: train_{paper,oracle}.json, plain_{a,b}.json, refine_{paper,oracle,control}_{a,b}.json, eval_K.json,
 # speed.json, summary.json (the merged table), logs/*.log.
@@ -34,15 +35,15 @@ if [[ $TINY == 1 ]]; then
   SIZE="--width 32 --height 16 --stride 8 --max-frames 8 --gaussians 3000"
   FIT="--fit-iters ${FIT_ITERS:-20} --max-points 1500"
   RTRAIN="--steps ${R_STEPS:-6} --batch-size 4 --channels ${CHANNELS:-8,16} --sample-steps 2"
-  REFINE="--iterations ${REF_ITERS:-5} --frame-stride 3 --cousins 1"
-  EVAL="--cousins 1"; SPEED_SIZES="16x32 32x32"; ONLINE_ENVS=2; BUDGET_S=${BUDGET_S:-1200}; SPEED_S=150
+  REFINE="--iterations ${REF_ITERS:-5} --frame-stride 3 --cousins 1 --restore-steps ${REF_RESTORE_STEPS:-0}"
+  EVAL="--cousins 1 --restore-steps 0,1"; SPEED_SIZES="16x32 32x32"; ONLINE_ENVS=2; BUDGET_S=${BUDGET_S:-1200}; SPEED_S=150
 else
   NT=${NT:-6}; NH=${NH:-8}; EVAL_PARTS=4
   SIZE="--width 160 --height 96 --stride 2"
   FIT="--fit-iters ${FIT_ITERS:-500}"
   RTRAIN="--steps ${R_STEPS:-1200} --batch-size 32 --channels ${CHANNELS:-32,64,128,128} --sample-steps 8"
-  REFINE="--iterations ${REF_ITERS:-300} --frame-stride 2 --cousins 2"  # REF_ITERS unset: sized after phase 1
-  EVAL="--cousins 2"; SPEED_SIZES="128x128 96x160"; ONLINE_ENVS=64; BUDGET_S=${BUDGET_S:-470}; SPEED_S=45
+  REFINE="--iterations ${REF_ITERS:-300} --frame-stride 2 --cousins 2 --restore-steps ${REF_RESTORE_STEPS:-0}"  # REF_ITERS unset: sized after phase 1
+  EVAL="--cousins 2 --restore-steps 0,1"; SPEED_SIZES="128x128 96x160"; ONLINE_ENVS=64; BUDGET_S=${BUDGET_S:-470}; SPEED_S=45
 fi
 split() {  # split N K: K comma-separated lists of 0..N-1, round robin
   local n=$1 k=$2 p i list
@@ -104,7 +105,7 @@ t = [x for x in t if x]
 rate = int(os.environ["FIT_ITERS"]) / max(t) if t else 30.0
 per_round = (int(os.environ["WINDOW"]) - 35) / int(os.environ["NSC"]) / 3 - 2
 print(int(min(400, max(40, per_round * rate / 2 / 1.5))))' 2>/dev/null || echo 150)
-  REFINE="--iterations $ITERS --frame-stride 2 --cousins 2"
+  REFINE="--iterations $ITERS --frame-stride 2 --cousins 2 --restore-steps ${REF_RESTORE_STEPS:-0}"
   echo "[gpu_restore] refine: $ITERS fit steps per round (sized from the plain fits' speed)"
 fi
 # The control (--control: the same rounds and fit steps, no pseudo-views) separates the pseudo-views'

@@ -70,12 +70,16 @@ def add_subcommands(rsub) -> None:
     r.add_argument("--iterations", type=int, default=600, help="fit steps per round (default %(default)s)")
     r.add_argument("--frame-stride", type=int, default=2, help="every k-th training frame is rendered (default %(default)s)")
     r.add_argument("--cousins", type=int, default=2, help="cousin trajectories in the last round (default %(default)s)")
+    r.add_argument("--restore-steps", type=int, default=0, help="DDIM steps for the pseudo-views (0 = the restorer's default)")
     r.set_defaults(run_sub=_one_line_errors(refine_cmd))
     e = rsub.add_parser("eval-restore", help="table: (a) plain, (b) restored renders, (c) refined, against ground truth")
     _common(e, "heldout")
     e.add_argument("--restorer", action="append", default=[], help="NAME=DIR (repeatable; refined scenes of NAME are used when present)")
     e.add_argument("--offsets", default="0,1,2,3", help="lateral offsets in m (default %(default)s)")
     e.add_argument("--cousins", type=int, default=2, help="cousin trajectories (0 = none) (default %(default)s)")
+    e.add_argument("--restore-steps", default="0",
+                   help="DDIM steps for column (b), comma-separated for several columns (0 = the restorer's default; "
+                        "a column per extra count is named restored_NAME_sK)")  # fmt: skip
     e.set_defaults(run_sub=_one_line_errors(eval_restore))
 
 
@@ -238,7 +242,7 @@ def _refine_cfg(args):
     from render_bridge.recon.refine import RefineConfig
 
     return RefineConfig(offsets=_floats(args.offsets, "--offsets"), weight=args.weight, iterations=args.iterations,
-                        frame_stride=args.frame_stride, cousins=args.cousins)  # fmt: skip
+                        frame_stride=args.frame_stride, cousins=args.cousins, restore_steps=args.restore_steps)  # fmt: skip
 
 
 def _refine_dir(d: str, name: str, args) -> str:
@@ -296,9 +300,12 @@ def eval_restore(args) -> int:
         tab = lambda s, i=i: novel_view_table(s, bank, i, offsets, args.cousins > 0, max_cousins=args.cousins)  # noqa: E731
         row = {"scenario": i, "plain": tab(scene)}
         for name, restorer in restorers.items():
-            t0 = time.perf_counter()
-            row[f"restored_{name}"] = tab(RestoredScene(scene, restorer))
-            timings.setdefault(f"restored_eval_{name}_s", []).append(time.perf_counter() - t0)
+            for k, steps in enumerate(int(v) for v in _floats(args.restore_steps, "--restore-steps")):
+                col = f"restored_{name}" if k == 0 else f"restored_{name}_s{steps}"
+                t0 = time.perf_counter()
+                row[col] = tab(RestoredScene(scene, restorer, steps=steps or None))
+                row[col]["restore_steps"] = steps or restorer.cfg.sample_steps
+                timings.setdefault(f"{col}_eval_s", []).append(time.perf_counter() - t0)
         for name in list(restorers) + ["control"]:  # control: refinement rounds without pseudo-views, if run
             refined = _latest_refined(d, name)
             if refined:

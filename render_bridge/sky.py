@@ -72,9 +72,13 @@ class SkyMap:
         uv = torch.stack([u, v], -1)
         lead = uv.shape[:-1]
         if self._dr is not None:
-            flat = uv.reshape(1, -1, 1, 2).contiguous()
+            # as a (1, rows, 1024) image: one column of millions of rows overflows CUDA's grid
+            # height (65,535 blocks) and crashed the process on the H200 (2026-11-29)
+            n = uv[..., 0].numel()
+            rows = -(-n // 1024)
+            flat = F.pad(uv.reshape(-1, 2), (0, 0, 0, rows * 1024 - n)).reshape(1, rows, 1024, 2).contiguous()
             out = self._dr.texture(self.texture[None], flat, filter_mode="linear", boundary_mode="wrap")
-            return out.reshape(lead + (3,))
+            return out.reshape(-1, 3)[:n].reshape(lead + (3,))
         grid = (uv * 2 - 1).reshape(1, -1, 1, 2)
         tex = self.texture.permute(2, 0, 1)[None]
         out = F.grid_sample(tex, grid, mode="bilinear", padding_mode="border", align_corners=False)

@@ -15,7 +15,7 @@ $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH_SPEC)"
-	$(PY) -m pip install -q -e ".[test,video]"
+	$(PY) -m pip install -q -e ".[test,video,lint]"
 	touch $@
 
 run: install
@@ -24,6 +24,7 @@ run: install
 # Two workers (pytest-xdist): 216 s -> 175 s on a sample of six test files on a busy
 # 2-core machine (load ~6 from other jobs); more on a quiet one.
 test: install
+	$(VENV)/bin/ruff check .
 	$(VENV)/bin/pytest -q -p no:cacheprovider -n 2
 
 bench-sim: install

@@ -30,7 +30,15 @@ from flax import struct
 
 from agents import policies as pol
 from agents.camera_obs import commit, flatten_lead, policy_obs, render_inputs
-from agents.ppo import Transition, episode_stats, event_direction, make_learn, make_optimizer, rollout_metrics, step_rewards
+from agents.ppo import (
+    Transition,
+    episode_stats,
+    event_direction,
+    make_learn,
+    make_optimizer,
+    rollout_metrics,
+    step_rewards,
+)
 from jaxsim.metrics import finalize
 from jaxsim.wrappers import VmapWrapper
 

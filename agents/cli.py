@@ -24,7 +24,7 @@ COMMANDS = {
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="reconrl", description="ReconDreamer-RL in JAX: closed-loop driving RL")
     sub = parser.add_subparsers(dest="command", required=True, metavar="{" + ",".join(COMMANDS) + "}")
-    for name, module in COMMANDS.items():
+    for module in COMMANDS.values():
         try:
             mod = importlib.import_module(f"agents.commands.{module}")
         except ModuleNotFoundError as err:

@@ -57,7 +57,6 @@ def psnr(a, b) -> float:
 
 
 def parity(gaussians: int = 20_000, size: int = 128, rig_name: str = "nuscenes6") -> dict:
-    import torch
 
     from render_bridge import dlpack_bridge as bridge
     from render_bridge.cameras import RigConfig

@@ -107,19 +107,19 @@ def lane_markings(sc: dict, cfg: WorldConfig) -> dict:
     lanes, counts = np.asarray(sc["lane_points"], np.float64), np.asarray(sc["lane_num_points"])
     widths, left, right = np.asarray(sc["lane_width"]), np.asarray(sc["lane_left"]), np.asarray(sc["lane_right"])
     pos, yaw = [], []
-    for l in range(len(lanes)):
-        if counts[l] < 2:
+    for lane in range(len(lanes)):
+        if counts[lane] < 2:
             continue
-        p, t, s = wp.resample_polyline(lanes[l, : counts[l]], cfg.marking_step)
+        p, t, s = wp.resample_polyline(lanes[lane, : counts[lane]], cfg.marking_step)
         normal = np.stack([-t[:, 1], t[:, 0]], -1)
         dashed = (s % (cfg.dash_on + cfg.dash_off)) < cfg.dash_on
-        sides = [(+1.0, dashed if left[l] >= 0 else np.ones_like(dashed))]  # shared left boundary drawn once, dashed
-        if right[l] < 0:
+        sides = [(+1.0, dashed if left[lane] >= 0 else np.ones_like(dashed))]  # shared left boundary drawn once, dashed
+        if right[lane] < 0:
             sides.append((-1.0, np.ones_like(dashed)))
         heading = np.arctan2(t[:, 1], t[:, 0])
-        others = np.setdiff1d(np.nonzero(counts >= 2)[0], [l, left[l], right[l]])
+        others = np.setdiff1d(np.nonzero(counts >= 2)[0], [lane, left[lane], right[lane]])
         for sign, keep in sides:
-            q, y = (p + sign * 0.5 * widths[l] * normal)[keep], heading[keep]
+            q, y = (p + sign * 0.5 * widths[lane] * normal)[keep], heading[keep]
             if len(others) and len(q):  # a marking inside another lane (junctions) would paint across it
                 dist = wp.point_to_polylines(q, lanes[others], counts[others])
                 clear = np.all(dist > 0.5 * widths[others] - 0.25, axis=1)

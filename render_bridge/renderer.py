@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import torch
 
+from jaxsim.config_utils import check_choice, check_range
 from render_bridge import backends, cameras
 from render_bridge import dlpack_bridge as bridge
 from render_bridge.scene import SceneBank
 from render_bridge.sky import SkyMap
-from jaxsim.config_utils import check_choice, check_range
 
 
 class Renderer:

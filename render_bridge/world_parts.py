@@ -82,8 +82,8 @@ def box_surface(center, size, yaw: float, spacing: float, color, opacity=0.97, f
 
 
 def box_area(size, faces: int = 5) -> float:
-    l, w, h = size
-    return l * w * (faces - 4) + 2 * (l * h + w * h)
+    length, w, h = size
+    return length * w * (faces - 4) + 2 * (length * h + w * h)
 
 
 def resample_polyline(points: np.ndarray, step: float):

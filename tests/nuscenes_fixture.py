@@ -136,7 +136,7 @@ def _map_json(tok) -> dict:
     island = rect(ISLAND[0][0], ISLAND[0][1], ISLAND[1][0], ISLAND[1][1])[::-1]
     drivable = polygon(rect(S_RANGE[0], S_RANGE[1], ROAD_D[0], ROAD_D[1]), holes=[island])
     lanes, arclines, connectivity = [], {}, {}
-    for d, name in ((0.0, "right"), (LANE_W, "left")):
+    for d, _name in ((0.0, "right"), (LANE_W, "left")):
         toks = []
         for s0, s1 in ((S_RANGE[0], S_SPLIT), (S_SPLIT, S_RANGE[1])):
             token = tok("lane")

@@ -5,8 +5,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-
 from builders import bank_of, straight_road
+
 from jaxsim.env import DrivingEnv, EnvConfig, RewardParams
 
 SMALL_OBS = dict(obs="vector", num_obs_agents=2, num_lane_points=2, num_route_points=3)

@@ -5,8 +5,8 @@ import os
 
 import numpy as np
 import pytest
-
 from builders import bank_of, straight_road
+
 from jaxsim.bank_io import FORMAT_NAME, FORMAT_VERSION, load_bank, save_bank
 from jaxsim.scenario import FIELD_SPECS, ScenarioFormatError, to_numpy
 

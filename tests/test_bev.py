@@ -4,10 +4,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from shapely.geometry import Point, box as shapely_box
-from shapely import affinity
-
 from builders import bank_of, straight_road
+from shapely import affinity
+from shapely.geometry import Point
+from shapely.geometry import box as shapely_box
+
 from jaxsim import bev
 from jaxsim.env import DrivingEnv, EnvConfig
 from jaxsim.wrappers import VmapWrapper

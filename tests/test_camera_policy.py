@@ -9,11 +9,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import torch
+from builders import bank_of, straight_road
 
 from agents.camera_obs import Camera, ego_state, obs_shape, policy_obs
 from agents.networks import make_network
 from agents.train_config import ConfigError, load_config
-from builders import bank_of, straight_road
 from jaxsim.env import DrivingEnv, EnvConfig
 from jaxsim.wrappers import AutoResetWrapper, VmapWrapper
 from render_bridge.camera_env import CameraObsEnv

@@ -39,11 +39,11 @@ def test_vmap_equals_per_env_and_is_deterministic():
     actions = jnp.array([[30, 20], [20, 10], [45, 40]])
     obs_b, state_b = venv.reset_to(KEY, params, ids)
     keys = jax.random.split(KEY, 3)
-    for k in range(4):
+    for _ in range(4):
         obs_b, state_b, r_b, *_ = jax.jit(venv.step)(KEY, state_b, actions, params)
     for i in range(3):
         _, s = env.reset_to(keys[i], params, i)
-        for k in range(4):
+        for _ in range(4):
             o, s, r, *_ = env.step(KEY, s, actions[i], params)
         chex.assert_trees_all_close(s, jax.tree.map(lambda x: x[i], state_b), atol=1e-5)
         np.testing.assert_allclose(o, obs_b[i], atol=1e-5)
@@ -154,7 +154,7 @@ def test_restart_wrapper_restarts_from_the_cached_start():
     params = env.default_params(BANK)
     obs0, state = env.reset_to(KEY, params, 1)
     step = jax.jit(env.step)
-    for k in range(40):
+    for _ in range(40):
         obs, state, r, term, trunc, info = step(KEY, state, jnp.zeros(2), params)
         if info["done"]:
             break

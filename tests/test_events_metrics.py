@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 from builders import bank_of, straight_road
 
-from jaxsim.drivers import scripted_policy
 from agents.evaluation import policy_episodes
 from jaxsim import metrics as met
+from jaxsim.drivers import scripted_policy
 from jaxsim.env import DrivingEnv, EnvConfig
 
 KEY = jax.random.PRNGKey(0)

@@ -36,9 +36,10 @@ def test_il_reaches_accuracy_on_expert_actions():
 
 
 def test_yielding_policy_brakes_for_lead_car_where_expert_collides():
-    from jaxsim.drivers import scripted_policy
-    from agents.evaluation import evaluate
     from learner_fixtures import lead_car_bank
+
+    from agents.evaluation import evaluate
+    from jaxsim.drivers import scripted_policy
 
     env = DrivingEnv(tiny_config().env)
     params = env.default_params(lead_car_bank(gaps=(15.0, 20.0, 25.0)))
@@ -50,9 +51,9 @@ def test_yielding_policy_brakes_for_lead_car_where_expert_collides():
 
 
 def test_dagger_labels_the_learners_states_with_the_expert_anchor():
-    from jaxsim.drivers import expert_target
     from agents.dagger import pad_valid, visited_pairs
     from jaxsim import actions as act
+    from jaxsim.drivers import expert_target
 
     cfg = tiny_config()
     env = DrivingEnv(cfg.env)

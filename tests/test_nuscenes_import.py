@@ -12,21 +12,21 @@ import shutil
 import jax
 import jax.numpy as jnp
 import numpy as np
+import nuscenes_fixture as fx
 import pytest
 
-import nuscenes_fixture as fx
-from jaxsim.drivers import scripted_policy
 from agents.cli import main
 from agents.evaluation import policy_episodes
 from jaxsim import geometry, kinematics
 from jaxsim.bank_io import load_bank
 from jaxsim.config_utils import ConfigError
+from jaxsim.drivers import scripted_policy
 from jaxsim.env import DrivingEnv, EnvConfig
 from jaxsim.procedural import generate_arrays
 from jaxsim.scenario import AgentType, Layout, Source, from_numpy, validate_arrays
 from jaxsim.sources.nuscenes import ImportConfig, import_arrays
-from jaxsim.sources.nuscenes.ego import bicycle_ego
 from jaxsim.sources.nuscenes.arcline import path_length, poses_at, segment_signs
+from jaxsim.sources.nuscenes.ego import bicycle_ego
 from jaxsim.sources.nuscenes.lanes import project
 from jaxsim.sources.nuscenes.maps import map_path, parse_map
 

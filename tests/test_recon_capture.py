@@ -6,8 +6,8 @@ import os
 import numpy as np
 import pytest
 import torch
-
 from builders import bank_of, straight_road
+
 from render_bridge import cameras
 from render_bridge.procedural_world import WorldConfig
 from render_bridge.recon.capture import LoggedCapture, capture_log

@@ -4,8 +4,8 @@ cube-map lookup (if installed) agrees with the torch one inside the faces."""
 import numpy as np
 import pytest
 import torch
-
 from builders import bank_of, straight_road
+
 from render_bridge import cameras
 from render_bridge.procedural_world import WorldConfig
 from render_bridge.recon.capture import capture_log

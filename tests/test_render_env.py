@@ -5,9 +5,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import torch
+from builders import bank_of, straight_road
 from PIL import Image
 
-from builders import bank_of, straight_road
 from jaxsim.env import DrivingEnv, EnvConfig
 from jaxsim.wrappers import AutoResetWrapper, VmapWrapper
 from render_bridge.camera_env import CameraObsEnv
@@ -70,7 +70,6 @@ def test_render_command_writes_png_and_video(tmp_path, monkeypatch):
 
     monkeypatch.syspath_prepend(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     from agents.cli import main
-
     from jaxsim.bank_io import save_bank
 
     out, video, bank = tmp_path / "frame.png", tmp_path / "ep.gif", str(tmp_path / "bank.npz")

@@ -7,8 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import torch
-
 from builders import bank_of, straight_road
+
 from render_bridge import cameras, ply, sh
 from render_bridge import dlpack_bridge as bridge
 from render_bridge.backends.reference import rasterize

@@ -5,9 +5,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from builders import bank_of, straight_road
 from PIL import Image
 
-from builders import bank_of, straight_road
 from jaxsim.env import DrivingEnv, EnvConfig
 from jaxsim.rollout_video import bev_to_rgb, record_episode
 

@@ -46,8 +46,8 @@ def test_tiny_experiment_end_to_end_and_eval_matches_env_events(tmp_path):
     import jax
     import numpy as np
 
-    from agents.eval_learned import rollout_learned
     from agents.checkpoint import load_policy
+    from agents.eval_learned import rollout_learned
     from agents.trainer import run_training
     from jaxsim.env import DrivingEnv
 

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from builders import bank_of, straight_road
 from PIL import Image
 
-from builders import bank_of, straight_road
 from jaxsim import viz
 from jaxsim.procedural import generate_scenario, scenario_seed
 

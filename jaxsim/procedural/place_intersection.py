@@ -30,7 +30,7 @@ def place_intersection(rng, road: RoadMap, ego_speed: float, duration: float, de
     protected = turn == LEFT or rng.chance(0.3)
     green_at = 0.0 if rng.chance(0.65) else rng.uniform(1.0, 4.0)
     red = {0: green_at, 1: RED_ALL_LOG, 2: RED_ALL_LOG if protected else green_at, 3: RED_ALL_LOG}
-    for (a, k, t), r in routes.items():
+    for (a, _k, _t), r in routes.items():
         road.route_red[r] = red[a]
 
     def lane_turns(a, k):

@@ -7,7 +7,8 @@ from IL against DAA adversaries, then the held-out suite), with camera observati
     or, with `il.teacher`, by a privileged vector-observation policy;
   - PPO from pixels (`agents.camera_ppo`), same losses and decoupled advantages;
   - the perception head's auxiliary loss (`network.perception_coef`) in both stages;
-  - every phase checkpointed per chunk (orbax) and resumed exactly (`agents.runner`).
+  - every phase checkpointed per chunk (orbax) and resumed exactly (`agents.runner`);
+  - episode GIFs of the camera view beside the BEV (`agents.camera_video`).
 Run directory layout as in `agents.trainer`.
 """
 from __future__ import annotations
@@ -179,6 +180,11 @@ def run_camera_training(cfg: TrainConfig, out: str, stop_after: int | None = Non
             held_camera = Camera.build(cfg.render, heldout_bank)
             results["eval"] = evaluate_camera_policies(cfg, env, heldout_params, held_camera, network, policies)
             results["timing"]["eval_s"] = time.perf_counter() - t
+            if cfg.eval.videos:
+                from agents.camera_video import write_camera_videos
+
+                name = list(policies)[-1]
+                results["videos"] = write_camera_videos(env, heldout_params, held_camera, network, policies[name], cfg, out, name)
     finally:
         logger.close()
     results["timing"]["total_s"] = time.perf_counter() - t0

@@ -121,6 +121,11 @@ def test_smoke_config_trains_and_evaluates_end_to_end(tmp_path):
     rows = res["eval"]["daa-all"]
     assert set(rows) == {"IL", "RL"} and rows["RL"]["mean"]["Episodes"] == cfg.scenarios.num_heldout
     assert set(res["timing"]["ppo_split_s"]) == {"render", "simulate", "learn"}
+    from PIL import Image
+
+    (gif,) = res["videos"]  # camera view beside the BEV, one frame per decision
+    with Image.open(gif) as im:
+        assert im.n_frames >= 2 and im.width > im.height
     for name in ("policy_il", "policy_rl"):  # exported camera policies load back
         assert jax.tree.leaves(_params(str(tmp_path / "run"), name))
 

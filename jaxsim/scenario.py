@@ -34,6 +34,7 @@ class Source(enum.IntEnum):
 
     PROCEDURAL = 0
     NUSCENES = 1
+    SCENARIONET = 2  # jaxsim.sources.scenarionet (nuScenes, Waymo, nuPlan, ... conversions)
 
 
 class Layout(enum.IntEnum):

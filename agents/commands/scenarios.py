@@ -5,6 +5,7 @@ nuScenes logs) and look at them.
     reconrl scenarios show --bank data/train.npz --index 3 --out scene.png [--t 0]
     reconrl scenarios show --split heldout --seed 0 --index 3 --out scene.gif   # whole log
     reconrl scenarios import-nuscenes --dataroot /data/nuscenes --version v1.0-mini --out data/nuscenes.npz
+    reconrl scenarios import-scenarionet ../shared/data/nuscenes_mini_scenarionet --out data/real.npz
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ ANIMATION_EXTS = (".gif", ".mp4")
 
 def add_parser(sub) -> None:
     p = sub.add_parser("scenarios", help="generate and inspect scenario banks")
-    ssub = p.add_subparsers(dest="scenarios_command", required=True, metavar="{generate,show,import-nuscenes}")
+    ssub = p.add_subparsers(dest="scenarios_command", required=True, metavar="{generate,show,import-nuscenes,import-scenarionet}")
 
     g = ssub.add_parser("generate", help="write a bank of procedural scenarios (.npz)")
     g.add_argument("--num", type=int, default=1000, help="number of scenarios (default %(default)s)")
@@ -47,6 +48,15 @@ def add_parser(sub) -> None:
                    help="log steps (0.1 s) between the starts of a scene's clips (default %(default)s)")
     n.add_argument("--devkit", action="store_true", help="read through nuscenes-devkit (must be importable)")
     n.add_argument("--json", default=None, help="also write the summary (per-clip stats) to this JSON file")
+
+    r = ssub.add_parser("import-scenarionet",
+                        help="convert ScenarioNet scenario descriptions (nuScenes, Waymo, nuPlan, ... .pkl) to a bank")
+    r.add_argument("inputs", nargs="+", metavar="INPUT", help=".pkl scene files or folders of them")
+    r.add_argument("--out", default=os.path.join("data", "scenarionet.npz"), help="output .npz (default %(default)s)")
+    r.add_argument("--clip-stride", type=int, default=40,
+                   help="log steps between the starts of a scene's clips (default %(default)s)")
+    r.add_argument("--no-progress", action="store_true", help="no progress bar")
+    r.add_argument("--json", default=None, help="also write the report (per scene and clip) to this JSON file")
     p.set_defaults(run=run)
 
 
@@ -166,5 +176,35 @@ def _import_nuscenes(args) -> int:
     return 0
 
 
+def _import_scenarionet(args) -> int:
+    from jaxsim.bank_checks import check_bank_physics
+    from jaxsim.bank_io import save_bank
+    from jaxsim.scenario import to_numpy
+    from jaxsim.sources.nuscenes import ImportConfig
+    from jaxsim.sources.scenarionet import import_scenarionet
+    from jaxsim.sources.scenarionet.report import progress_line, report_lines
+
+    if args.clip_stride < 1:
+        raise ValueError(f"--clip-stride must be >= 1, got {args.clip_stride}")
+    check_output_file(args.out, "--out", create_parent=True)
+    if args.json:
+        check_output_file(args.json, "--json")
+    start = time.perf_counter()
+    bank, summary = import_scenarionet(args.inputs, ImportConfig(clip_stride=args.clip_stride),
+                                       progress=None if args.no_progress else progress_line())
+    check_bank_physics(to_numpy(bank))  # the checks load_bank applies, before anything is written
+    if os.path.dirname(args.out):
+        os.makedirs(os.path.dirname(args.out), exist_ok=True)
+    save_bank(args.out, bank)
+    summary.update(out=args.out, total_s=round(time.perf_counter() - start, 3))
+    print("\n".join(report_lines(summary)))
+    print(f"wrote {args.out} in {summary['total_s']:.2f} s")
+    if args.json:
+        write_json(args.json, summary)
+        print(f"wrote {args.json}")
+    return 0
+
+
 def run(args) -> int:
-    return {"generate": _generate, "show": _show, "import-nuscenes": _import_nuscenes}[args.scenarios_command](args)
+    return {"generate": _generate, "show": _show, "import-nuscenes": _import_nuscenes,
+            "import-scenarionet": _import_scenarionet}[args.scenarios_command](args)

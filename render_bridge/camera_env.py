@@ -50,17 +50,43 @@ class CameraObsEnv:
         self._step = jax.jit(self._step_impl)
         self._reset_to = jax.jit(self._reset_to_impl)
 
-    def __getattr__(self, name):
-        if name == "env":  # not set yet (during __init__): no recursion
-            raise AttributeError(name)
-        return getattr(self.env, name)
+    # ---- the wrapped env's queries, forwarded explicitly (jaxsim.base's contract) ----
+    @property
+    def batched_params(self) -> bool:
+        return getattr(self.env, "batched_params", False)
+
+    @property
+    def config(self):
+        return self.env.config
+
+    @property
+    def unwrapped(self):
+        return self.env.unwrapped
+
+    @property
+    def action_shape(self):
+        return self.env.action_shape
+
+    def default_params(self, bank):
+        return self.env.default_params(bank)
 
     # ---- JAX side (jitted): simulator + where every camera and car is ----
-    def render_inputs(self, state, params):
-        """(scenario_idx (B,), actor poses (B, 1 + A, 4), viewmats (B, C, 4, 4)) for a batched state."""
+    def innermost_state(self, state):
+        """The simulator's own state inside the stack's (e.g. a `RestartState`'s running episode)."""
+        env = self.env
+        while env is not None:
+            if hasattr(type(env), "inner"):  # auto-reset wrappers know how their state holds the inner one
+                state = env.inner(state)
+            env = env.__dict__.get("env")
+        return state
+
+    def render_inputs(self, state, params, innermost: bool = False):
+        """(scenario_idx (B,), actor poses (B, 1 + A, 4), viewmats (B, C, 4, 4)) for a batched
+        state of the wrapped stack (or, `innermost`, of the simulator itself)."""
         base = self.env.unwrapped
-        axes = params_axes(params, getattr(self.env, "batched_params", False))
+        axes = params_axes(params, self.batched_params)
         rig, draw_ego = self.renderer.rig, self.draw_ego
+        state = state if innermost else self.innermost_state(state)
 
         def one(s, p):
             agents, valid, _ = base.current_agents(s, p)
@@ -80,7 +106,7 @@ class CameraObsEnv:
         obs, state, reward, terminated, truncated, info = self.env.step(key, state, action, params)
         final = None
         if self.render_final:
-            final = self.render_inputs(info.pop("final_state"), params)
+            final = self.render_inputs(info.pop("final_state"), params, innermost=True)
         return (obs, state, reward, terminated, truncated, info), self.render_inputs(state, params), final
 
     # ---- torch side: images ----

@@ -76,6 +76,24 @@ def test_final_image_of_auto_reset_episode_is_the_rendered_final_state():
     assert not np.array_equal(np.asarray(info["final_image"]), np.asarray(new_obs))
 
 
+def test_camera_env_over_a_restart_stack_renders_the_running_episode():
+    from jaxsim.wrappers import RestartWrapper
+
+    renderer = Renderer(build_scene_bank(BANK, TINY), RigConfig("front", 24, 16), backend="reference")
+    plain = CameraObsEnv(VmapWrapper(AutoResetWrapper(DrivingEnv(EnvConfig(obs="none", max_steps=3))), 2), renderer)
+    restart = CameraObsEnv(VmapWrapper(RestartWrapper(DrivingEnv(EnvConfig(obs="none", max_steps=3))), 2), renderer)
+    params = plain.default_params(BANK)
+    action = jnp.full((2, 2), 40, jnp.int32)
+    (a, sa), (b, sb) = (env.reset_to(jax.random.PRNGKey(0), params, jnp.array([0, 1])) for env in (plain, restart))
+    for k in range(3):  # the third step ends both episodes: final images of the same final states
+        a, sa, *_, ia = plain.step(jax.random.PRNGKey(k), sa, action, params)
+        b, sb, *_, ib = restart.step(jax.random.PRNGKey(k), sb, action, params)
+        if k < 2:
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert bool(jnp.all(ib["done"]))
+    np.testing.assert_array_equal(np.asarray(ia["final_image"]), np.asarray(ib["final_image"]))
+
+
 def test_camera_encoder_traces_once_and_normalises_uint8():
     cfg = load_config(SMOKE)
     env = DrivingEnv(cfg.env)

@@ -96,11 +96,11 @@ def propagate_direction(direction, done):
 
 def ttc_shaping(env, state, env_params, horizon: float):
     """() in [0, 2] for one env: sum over the lead and the follower in the ego's path
-    (`agents.baselines.lead_gap`) of max(0, 1 - TTC / horizon); 0 for none or an
+    (`jaxsim.drivers.lead_gap`) of max(0, 1 - TTC / horizon); 0 for none or an
     opening gap. The follower term matters: log-replay traffic does not react, so
     braking harder than the log did gets the ego rear-ended, and a lead-only shaping
     teaches exactly that (measured: rear-end DCR 0.04 -> 0.27)."""
-    from agents.baselines import lead_gap
+    from jaxsim.drivers import lead_gap
 
     agents, valid, sizes = env.current_agents(state, env_params)
     size = env_params.bank.ego_size[state.scenario_idx]

@@ -21,17 +21,10 @@ PARITY_PSNR_DB = 40.0
 
 
 def demo_bank(num: int = 1):
-    """Procedural scenarios when jaxsim.procedural works, else the hand-built straight road."""
-    try:
-        from jaxsim.procedural import generate_bank
+    """Procedural held-out scenarios (the embedded default)."""
+    from jaxsim.procedural import generate_bank
 
-        return generate_bank(num, split="heldout", seed=0)
-    except Exception:  # generator missing or mid-edit: fall back to the test builder
-        sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests"))
-        from builders import bank_of, straight_road
-
-        agents = [(15.0, 0.0, 0.0, 8.0), (25.0, 3.5, 0.0, 12.0), (8.0, -3.5, 0.0, 11.0)]
-        return bank_of(*[straight_road(T=81, agents=agents, static_boxes=[(70.0, -3.5, 0.0, 2.0, 2.0)])] * num)
+    return generate_bank(num, split="heldout", seed=0)
 
 
 def render_inputs(bank, rig, num_envs: int, t: int = 0, draw_ego: bool = False):

@@ -229,6 +229,8 @@ def test_nothing_importable_is_an_error(tmp_path):
         import_arrays([str(tmp_path)])
     with pytest.raises(FileNotFoundError, match="not found"):
         import_arrays([str(tmp_path / "missing.pkl")])
+    with pytest.raises(ValueError, match="spare_slots"):
+        import_arrays([str(tmp_path)], spare_slots=-1)
 
 
 # --- CLI --------------------------------------------------------------------------------
@@ -282,6 +284,27 @@ def test_real_lane_graph_non_empty(real_import):
     assert lanes.sum(1).min() >= 10
     assert ((arrays["lane_succ"] >= 0).any(2) & lanes).sum(1).min() >= 1  # successors in every clip
     assert ((arrays["lane_left"] >= 0) & lanes).sum() > 0
+
+
+@real
+def test_real_clips_leave_slots_for_daa_and_daa_finds_adversaries(real_import):
+    from jaxsim import daa
+    from jaxsim.wrappers import VmapWrapper, broadcast_params
+
+    arrays, rep = real_import
+    assert rep["spare_slots"] == 2
+    free = ~arrays["agent_valid"].any(1) & (arrays["agent_type"] == 0)
+    assert free.sum(1).min() >= 2  # DAA's spawn fallback needs a free slot
+    bank = from_numpy(arrays, batched=True)
+    n, reps = bank.num_scenarios, 16
+    env = DrivingEnv(EnvConfig(obs="none"))
+    key = jax.random.PRNGKey(0)
+    params = broadcast_params(env.default_params(bank), n * reps).replace(daa=daa.sample_params(key, n * reps))
+    ids = np.tile(np.arange(n, dtype=np.int32), reps)
+    adv = jax.jit(VmapWrapper(env, n * reps, batched_params=True).reset_to_state)(key, params, ids).adv
+    active = np.asarray(adv.active).reshape(reps, n)
+    assert active.mean() > 0.15 and active.any(0).mean() >= 0.5  # measured: 0.26 and 0.83 (32 draws)
+    assert daa.reason_shares(adv.status)["no_target"] < 0.05
 
 
 @real

@@ -55,6 +55,8 @@ def add_parser(sub) -> None:
     r.add_argument("--out", default=os.path.join("data", "scenarionet.npz"), help="output .npz (default %(default)s)")
     r.add_argument("--clip-stride", type=int, default=40,
                    help="log steps between the starts of a scene's clips (default %(default)s)")
+    r.add_argument("--spare-slots", type=int, default=2,
+                   help="agent slots left free for DAA to spawn adversaries into (default %(default)s)")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
     r.add_argument("--json", default=None, help="also write the report (per scene and clip) to this JSON file")
     p.set_defaults(run=run)
@@ -191,7 +193,8 @@ def _import_scenarionet(args) -> int:
         check_output_file(args.json, "--json")
     start = time.perf_counter()
     bank, summary = import_scenarionet(args.inputs, ImportConfig(clip_stride=args.clip_stride),
-                                       progress=None if args.no_progress else progress_line())
+                                       progress=None if args.no_progress else progress_line(),
+                                       spare_slots=args.spare_slots)
     check_bank_physics(to_numpy(bank))  # the checks load_bank applies, before anything is written
     if os.path.dirname(args.out):
         os.makedirs(os.path.dirname(args.out), exist_ok=True)

@@ -29,6 +29,7 @@ from jaxsim.sources.scenarionet.schema import ScenarioNetFormatError, validate
 from jaxsim.sources.scenarionet.unpickle import safe_load
 
 INDEX_FILES = ("dataset_summary.pkl", "dataset_mapping.pkl")
+SPARE_SLOTS = 2  # agent slots left unused so DAA can spawn an adversary (busy real scenes fill all A)
 
 
 def find_files(inputs) -> list[str]:
@@ -59,7 +60,17 @@ def _on_road(arrays: dict) -> tuple[float, float]:
     return float(np.mean(d.max(-1) <= 0.0)), float(np.mean(arrays["ego_lane"] >= 0))
 
 
-def _scene(path: str, config: ImportConfig, first_id: int):
+def _pad_agents(arrays: dict, A: int) -> dict:
+    """Agent fields padded from the clip's A' < A slots to A (PAD type, never valid)."""
+    pad = A - arrays["agent_size"].shape[0]
+    if pad <= 0:
+        return arrays
+    widths = {"agent_traj": ((0, 0), (0, pad), (0, 0)), "agent_valid": ((0, 0), (0, pad)),
+              "agent_size": ((0, pad), (0, 0)), "agent_type": ((0, pad),)}
+    return dict(arrays, **{k: np.pad(arrays[k], w) for k, w in widths.items()})
+
+
+def _scene(path: str, config: ImportConfig, first_id: int, spare_slots: int = 0):
     """(clips [(arrays, stats)], scene report) of one file; raises on a bad file."""
     sd = safe_load(path)
     info = validate(sd, path)
@@ -74,9 +85,11 @@ def _scene(path: str, config: ImportConfig, first_id: int):
         return [], dict(report, reason=f"{(log.num_steps - 1) * config.dt:.1f} s of valid ego log is shorter than "
                         f"one clip ({config.num_steps * config.dt:.1f} s)")
     mp = map_data(sd, info)
+    clip_cfg = dataclasses.replace(config, max_agents=max(1, config.max_agents - spare_slots))
     clips = []
     for k, start in enumerate(starts):
-        arrays, st = make_clip(log, start, mp, config, first_id + k)
+        arrays, st = make_clip(log, start, mp, clip_cfg, first_id + k)
+        arrays = _pad_agents(arrays, config.max_agents)
         arrays["source"] = np.int32(Source.SCENARIONET)
         st["on_drivable"], st["in_lane"] = _on_road(arrays)
         clips.append((arrays, st))
@@ -88,16 +101,19 @@ def _scene(path: str, config: ImportConfig, first_id: int):
     return clips, report
 
 
-def import_arrays(inputs, config: ImportConfig = ImportConfig(), progress=None) -> tuple[dict, dict]:
+def import_arrays(inputs, config: ImportConfig = ImportConfig(), progress=None,
+                  spare_slots: int = SPARE_SLOTS) -> tuple[dict, dict]:
     """Numpy bank arrays (leading N = clips) and the report; see `import_scenarionet`.
 
     progress: optional callable(done, total, path) after each file.
     """
+    if not isinstance(spare_slots, int) or not 0 <= spare_slots < config.max_agents:
+        raise ValueError(f"spare_slots must be an int in [0, {config.max_agents - 1}], got {spare_slots!r}")
     files = find_files(inputs)
     clips, scenes, skipped = [], [], []
     for n, path in enumerate(files):
         try:
-            got, report = _scene(path, config, len(clips))
+            got, report = _scene(path, config, len(clips), spare_slots)
         except (ScenarioNetFormatError, pickle.UnpicklingError, OSError, ValueError, KeyError, TypeError,
                 IndexError) as err:  # a bad file is reported and skipped; the rest goes on
             got, report = [], dict(file=path, reason=f"{type(err).__name__}: {err}")
@@ -123,23 +139,27 @@ def import_arrays(inputs, config: ImportConfig = ImportConfig(), progress=None) 
         on_drivable=float(np.mean([s["on_drivable"] for s in stats])),
         in_lane=float(np.mean([s["in_lane"] for s in stats])),
         overlap_steps=int(sum(s["overlap_steps"] for s in stats)), clips=stats,
-        config=dataclasses.asdict(config),
+        config=dataclasses.asdict(config), spare_slots=spare_slots,
     )
     return arrays, summary
 
 
-def import_scenarionet(inputs, config: ImportConfig = ImportConfig(), progress=None) -> tuple[Scenario, dict]:
+def import_scenarionet(inputs, config: ImportConfig = ImportConfig(), progress=None,
+                       spare_slots: int = SPARE_SLOTS) -> tuple[Scenario, dict]:
     """ScenarioBank of every clip of the scenario descriptions in `inputs`.
 
     Args:
       inputs: a path or a list of paths: `.pkl` scene files or folders holding them.
       config: sizes (procedural defaults, so banks stack), clip stride, ego box and the
         nuScenes rear-axle -> box-centre offset (`ImportConfig`, shared with nuScenes).
+      spare_slots: agent slots kept free (the nearest A - spare_slots tracks are kept):
+        DAA spawns an adversary into a free slot when no logged vehicle qualifies, and
+        the busy real scenes would otherwise fill every slot.
     Returns:
       (bank, report): report["scene_reports"] per imported scene, report["skipped"] per
       skipped file with its reason, report["clips"] per clip, and aggregates.
     Raises:
       FileNotFoundError for a missing input; ValueError if no clip at all could be made.
     """
-    arrays, summary = import_arrays(inputs, config, progress)
+    arrays, summary = import_arrays(inputs, config, progress, spare_slots)
     return from_numpy(arrays, batched=True), summary

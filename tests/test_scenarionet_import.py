@@ -43,15 +43,15 @@ def _track(kind, xy, yaw, speed, valid, size):
                       "width": np.full((T, 1), size[1]), "height": np.full((T, 1), 1.5)}}
 
 
-def _lane(y, x0, x1, exits):
+def _lane(y, x0, x1, exits, left=(), right=()):
     x = np.arange(x0, x1 + 1e-9, 1.0)
     line = np.stack([x, np.full_like(x, y), np.zeros_like(x)], -1)
     poly = np.array([[x0, y - 1.75], [x1, y - 1.75], [x1, y + 1.75], [x0, y + 1.75]])
     return {"type": "LANE_SURFACE_STREET", "polyline": line, "polygon": poly, "exit_lanes": exits,
-            "entry_lanes": [], "left_neighbor": [], "right_neighbor": []}
+            "entry_lanes": [], "left_neighbor": list(left), "right_neighbor": list(right)}
 
 
-def scene(name="synthetic-0", steps=STEPS) -> dict:
+def scene(name="synthetic-0", steps=STEPS, gap=3.5, neighbours=False) -> dict:
     """Ego along lane y=0 (x from 100), slowing smoothly to a stop at t = 4 s, then going again."""
     t = np.arange(steps) * DT
     speed = 0.5 * SPEED * (1 + np.cos(2 * np.pi * t / 8.0))
@@ -73,9 +73,12 @@ def scene(name="synthetic-0", steps=STEPS) -> dict:
                             np.full(steps, 5.0), ones, (1.8, 0.7))
     tracks["cone"] = _track("TRAFFIC_CONE", np.stack([np.full(steps, 170.0), np.full(steps, -2.5)], -1),
                             np.zeros(steps), np.zeros(steps), ones, (0.4, 0.4))
+    # neighbour lists as Waymo conversions store them (dicts) and as nuPlan's (plain ids)
+    nb = (lambda *ids: [{"feature_id": i, "self_start_index": 0} for i in ids]) if neighbours else (lambda *ids: [])
     features = {
-        "a": _lane(0.0, 50.0, 150.0, ["b"]), "b": _lane(0.0, 150.0, 260.0, []),
-        "c": _lane(3.5, 50.0, 150.0, ["d"]), "d": _lane(3.5, 150.0, 260.0, []),
+        "a": _lane(0.0, 50.0, 150.0, ["b"], left=nb("c")), "b": _lane(0.0, 150.0, 260.0, [], left=nb("d")),
+        "c": _lane(gap, 50.0, 150.0, ["d"], right=nb("a")),
+        "d": _lane(gap, 150.0, 260.0, [], right=["b"] if neighbours else []),
         "line": {"type": "ROAD_LINE_BROKEN_SINGLE_WHITE", "polyline": np.array([[50.0, 1.75], [260.0, 1.75]])},
     }
     return {"id": name, "version": "synthetic", "length": steps,
@@ -137,6 +140,26 @@ def test_synthetic_lane_graph(imported):
     assert (succ[n] >= 0).any(axis=1).sum() == 2  # a->b and c->d from exit_lanes
     assert (left[n] >= 0).sum() == 2  # geometric neighbours: y=3.5 is left of y=0
     assert (arrays["ego_lane"][0] >= 0).all()
+
+
+def test_lane_neighbours_from_the_file(tmp_path):
+    """Lanes 6 m apart are no geometric neighbours (offsets up to 4.5 m), but the file says
+    they are: the file's lists win when it has any."""
+    _write(str(tmp_path), "geo.pkl", scene(gap=6.0))
+    geo, rep = import_arrays([str(tmp_path / "geo.pkl")])
+    assert (geo["lane_left"][0] < 0).all() and rep["scene_reports"][0]["lane_neighbours"] == "geometry"
+    _write(str(tmp_path), "file.pkl", scene(gap=6.0, neighbours=True))
+    arrays, rep = import_arrays([str(tmp_path / "file.pkl")])
+    assert rep["scene_reports"][0]["lane_neighbours"] == "file"
+    left, right, pts = arrays["lane_left"][0], arrays["lane_right"][0], arrays["lane_points"][0]
+    n = int((arrays["lane_num_points"][0] > 0).sum())
+    for k in range(n):
+        y = pts[k, 0, 1] + arrays["origin"][0, 1]
+        if abs(y) < 0.1:  # lanes a, b: the y = 6 lane is on their left, and they are on its right
+            assert left[k] >= 0 and abs(pts[left[k], 0, 1] + arrays["origin"][0, 1] - 6.0) < 0.1
+            assert right[left[k]] == k
+        else:
+            assert left[k] == -1 and right[k] >= 0
 
 
 def test_synthetic_expert_replay_is_clean(imported):

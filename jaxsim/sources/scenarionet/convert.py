@@ -23,7 +23,9 @@ static box. Boxes from the median logged length/width.
 
 Map: lanes are the LANE_* features (bike lanes excluded), yaw from the polyline; width
 from the lane polygon's area / length when the file has one (else `width`, else 3.5 m);
-the lane graph from `exit_lanes` when present, else from geometry (`nuscenes.lanes`).
+the lane graph from `exit_lanes` and `left_neighbor`/`right_neighbor` when the file has
+them (Waymo, nuPlan conversions), else from geometry (`nuscenes.lanes`; nuScenes
+conversions store no neighbours and no connectivity).
 The drivable area is the union of lane polygons plus, for lanes without one (nuScenes
 lane connectors, Waymo lanes), a band of the lane's width + BAND_MARGIN per side around
 its centreline: junction surfaces are wider than one connector's lane (nuScenes'
@@ -178,3 +180,53 @@ def map_data(sd: dict, info: dict) -> MapData:
     return MapData(location=info["location"], version="scenarionet", lanes=lanes,
                    lane_bbox=_bbox([ln["pose"][:, :2] for ln in lanes]), drivable=drivable,
                    drivable_bbox=_bbox([ext for ext, _ in drivable]), skipped_lanes=skipped)
+
+
+def _ids(items) -> list[str]:
+    """Feature ids of a neighbour list: plain ids (nuPlan, MetaDrive) or dicts with
+    `feature_id`/`id` (Waymo conversions)."""
+    out = []
+    for it in items if items is not None else []:
+        if isinstance(it, dict):
+            it = it.get("feature_id", it.get("id"))
+        if it is not None:
+            out.append(str(it))
+    return out
+
+
+def neighbour_table(sd: dict) -> dict | None:
+    """{lane id: (left ids, right ids)} from `left_neighbor`/`right_neighbor`, or None when
+    no lane of the file lists any neighbour (nuScenes conversions store empty lists)."""
+    table = {}
+    for fid, feat in sd["map_features"].items():
+        if str(feat.get("type", "")) in LANE_TYPES:
+            table[str(fid)] = (_ids(feat.get("left_neighbor")), _ids(feat.get("right_neighbor")))
+    if not any(left or right for left, right in table.values()):
+        return None
+    return table
+
+
+def file_neighbours(tokens: list[str], lines: list[np.ndarray], table: dict, L: int):
+    """lane_left, lane_right (L,) int32 of the clip's lanes `tokens` (centrelines `lines`)
+    from the file's neighbour lists: of the listed lanes present in the clip, the one
+    nearest the lane's centreline (lists may hold every lane to that side); links are
+    made mutual (j left of i => i right of j)."""
+    index = {t: k for k, t in enumerate(tokens)}
+    left, right = np.full(L, -1, np.int32), np.full(L, -1, np.int32)
+
+    def nearest(k, ids):
+        cand = [index[t] for t in ids if t in index and index[t] != k]
+        if not cand:
+            return -1
+        mid = lines[k][len(lines[k]) // 2]
+        return min(cand, key=lambda j: float(np.min(np.hypot(*(lines[j] - mid).T))))
+
+    for k, tok in enumerate(tokens):
+        ids_l, ids_r = table.get(tok, ([], []))
+        left[k], right[k] = nearest(k, ids_l), nearest(k, ids_r)
+    for k in range(len(tokens)):
+        if left[k] >= 0 and right[left[k]] < 0:
+            right[left[k]] = k
+        if right[k] >= 0 and left[right[k]] < 0:
+            left[right[k]] = k
+    return left, right

@@ -21,10 +21,12 @@ import pickle
 import numpy as np
 
 from jaxsim.geometry import box_corners, sdf_lookup
+from jaxsim.procedural.rasterize import grid_origin
 from jaxsim.scenario import FIELD_SPECS, Scenario, Source, from_numpy
 from jaxsim.sources.nuscenes.clips import clip_starts, make_clip
 from jaxsim.sources.nuscenes.config import ImportConfig
-from jaxsim.sources.scenarionet.convert import map_data, scene_log
+from jaxsim.sources.nuscenes.lanes import candidate_lanes
+from jaxsim.sources.scenarionet.convert import file_neighbours, map_data, neighbour_table, scene_log
 from jaxsim.sources.scenarionet.schema import ScenarioNetFormatError, validate
 from jaxsim.sources.scenarionet.unpickle import safe_load
 
@@ -70,6 +72,23 @@ def _pad_agents(arrays: dict, A: int) -> dict:
     return dict(arrays, **{k: np.pad(arrays[k], w) for k, w in widths.items()})
 
 
+def _apply_file_neighbours(arrays: dict, mp, table: dict, config: ImportConfig) -> bool:
+    """Replace the geometric lane_left/right of a clip by the file's neighbour lists. The
+    clip's lanes are found again exactly as `make_clip` chose them (same inputs)."""
+    ego = arrays["ego_traj"].astype(float)
+    grid0 = grid_origin(ego[:, :2], config.sdf_size, config.sdf_res)
+    window = np.concatenate([grid0, grid0 + (config.sdf_size - 1) * config.sdf_res])
+    chosen = candidate_lanes(mp, arrays["origin"].astype(float), window, ego[:, :2])[: config.max_lanes]
+    lines = [arrays["lane_points"][k, : arrays["lane_num_points"][k]].astype(float) for k in range(len(chosen))]
+    same = len(chosen) == int((arrays["lane_num_points"] > 0).sum()) and all(
+        np.hypot(*(ln["xy"][0] - line[0])) < 1e-2 for ln, line in zip(chosen, lines))
+    if not same:  # cannot happen with equal inputs; keep the geometric links rather than guess
+        return False
+    left, right = file_neighbours([ln["token"] for ln in chosen], lines, table, config.max_lanes)
+    arrays["lane_left"], arrays["lane_right"] = left, right
+    return True
+
+
 def _scene(path: str, config: ImportConfig, first_id: int, spare_slots: int = 0):
     """(clips [(arrays, stats)], scene report) of one file; raises on a bad file."""
     sd = safe_load(path)
@@ -86,14 +105,19 @@ def _scene(path: str, config: ImportConfig, first_id: int, spare_slots: int = 0)
                         f"one clip ({config.num_steps * config.dt:.1f} s)")
     mp = map_data(sd, info)
     clip_cfg = dataclasses.replace(config, max_agents=max(1, config.max_agents - spare_slots))
+    table = neighbour_table(sd)
     clips = []
     for k, start in enumerate(starts):
         arrays, st = make_clip(log, start, mp, clip_cfg, first_id + k)
         arrays = _pad_agents(arrays, config.max_agents)
+        st["lane_neighbours"] = "geometry"
+        if table is not None and _apply_file_neighbours(arrays, mp, table, config):
+            st["lane_neighbours"] = "file"
         arrays["source"] = np.int32(Source.SCENARIONET)
         st["on_drivable"], st["in_lane"] = _on_road(arrays)
         clips.append((arrays, st))
     report.update(clips=len(clips), lanes=len(mp.lanes), skipped_lanes=mp.skipped_lanes,
+                  lane_neighbours="file" if table is not None else "geometry",
                   drift_max_m=max(s["drift_max"] for _, s in clips),
                   on_drivable=float(np.mean([s["on_drivable"] for _, s in clips])),
                   in_lane=float(np.mean([s["in_lane"] for _, s in clips])),

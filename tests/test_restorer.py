@@ -13,13 +13,13 @@ from render_bridge.recon.restorer import (  # noqa: E402
     DriveRestorer,
     NonFiniteLoss,
     RestorerConfig,
-    TrainConfig,
+    RestorerTraining,
     far_field_mask,
     to_model_space,
 )
 
 CFG = RestorerConfig(image_size=(16, 16), block_channels=(16, 32), sample_steps=4)
-TRAIN = TrainConfig(steps=40, batch_size=8, lr=2e-3, warmup=5, ckpt_every=10)
+TRAIN = RestorerTraining(steps=40, batch_size=8, lr=2e-3, warmup=5, ckpt_every=10)
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -86,7 +86,7 @@ def test_untrained_residual_restorer_is_the_identity(pairs):
 def test_wrong_image_size_is_refused(tmp_path, pairs):
     deg, tgt = pairs
     r = DriveRestorer(CFG, device="cpu")
-    r.fit(deg, tgt, TrainConfig(steps=2, batch_size=4, ckpt_every=1), ckpt_dir=str(tmp_path), progress=False)
+    r.fit(deg, tgt, RestorerTraining(steps=2, batch_size=4, ckpt_every=1), ckpt_dir=str(tmp_path), progress=False)
     with pytest.raises(ValueError, match=r"image_size .*\(16, 16\).*\(32, 32\)"):
         DriveRestorer.load(str(tmp_path), image_size=(32, 32))
     with pytest.raises(ValueError, match="channels = 3"):
@@ -94,14 +94,14 @@ def test_wrong_image_size_is_refused(tmp_path, pairs):
     other = DriveRestorer(RestorerConfig(image_size=(32, 32), block_channels=(16, 32)), device="cpu")
     big = np.zeros((2, 32, 32, 3), np.float32)
     with pytest.raises(ValueError, match="image_size"):
-        other.fit(big, big, TrainConfig(steps=3, batch_size=2), ckpt_dir=str(tmp_path), progress=False)
+        other.fit(big, big, RestorerTraining(steps=3, batch_size=2), ckpt_dir=str(tmp_path), progress=False)
     with pytest.raises(ValueError, match=r"images must be \(N, 16, 16, 3\)"):
         r.restore(big)
 
 
 def test_resume_matches_uninterrupted(tmp_path, pairs):
     deg, tgt = pairs
-    cfg = TrainConfig(steps=12, batch_size=4, lr=1e-3, warmup=2, ckpt_every=6)
+    cfg = RestorerTraining(steps=12, batch_size=4, lr=1e-3, warmup=2, ckpt_every=6)
     torch.manual_seed(1)
     full = DriveRestorer(CFG, device="cpu")
     init = {k: v.clone() for k, v in full.unet.state_dict().items()}
@@ -109,7 +109,7 @@ def test_resume_matches_uninterrupted(tmp_path, pairs):
 
     part = DriveRestorer(CFG, device="cpu")
     part.unet.load_state_dict(init)
-    part.fit(deg, tgt, TrainConfig(**{**cfg.__dict__, "steps": 6}), ckpt_dir=str(tmp_path), progress=False)
+    part.fit(deg, tgt, RestorerTraining(**{**cfg.__dict__, "steps": 6}), ckpt_dir=str(tmp_path), progress=False)
     assert json.load(open(os.path.join(tmp_path, CONFIG_FILE)))["step"] == 6
     resumed = DriveRestorer(CFG, device="cpu")  # fresh weights: everything must come from the checkpoint
     hist = resumed.fit(deg, tgt, cfg, ckpt_dir=str(tmp_path), progress=False)
@@ -123,11 +123,11 @@ def test_resume_matches_uninterrupted(tmp_path, pairs):
 def test_non_finite_loss_keeps_last_good_checkpoint(tmp_path, pairs):
     deg, tgt = pairs
     r = DriveRestorer(CFG, device="cpu")
-    r.fit(deg, tgt, TrainConfig(steps=3, batch_size=4, ckpt_every=3), ckpt_dir=str(tmp_path), progress=False)
+    r.fit(deg, tgt, RestorerTraining(steps=3, batch_size=4, ckpt_every=3), ckpt_dir=str(tmp_path), progress=False)
     bad = deg.copy()
     bad[:] = np.nan
     with pytest.raises(NonFiniteLoss, match="step 3") as err:
-        r.fit(bad, tgt, TrainConfig(steps=6, batch_size=4, ckpt_every=1), ckpt_dir=str(tmp_path), progress=False)
+        r.fit(bad, tgt, RestorerTraining(steps=6, batch_size=4, ckpt_every=1), ckpt_dir=str(tmp_path), progress=False)
     assert err.value.checkpoint == str(tmp_path)
     assert DriveRestorer.load(str(tmp_path)).step == 3
 

@@ -194,7 +194,7 @@ def _load_restorers(specs, dev, size) -> dict:
 def train_restorer(args) -> int:
     from agents.scenario_source import bank_from_args
     from render_bridge.recon.pairs import RestorePairs, oracle_pairs, pair_weights, paper_pairs
-    from render_bridge.recon.restorer import DriveRestorer, RestorerConfig, TrainConfig
+    from render_bridge.recon.restorer import DriveRestorer, RestorerConfig, RestorerTraining
 
     if not args.bank and args.split != "train":
         raise ValueError(f"--split {args.split!r}: the restorer trains on the train split only (held-out scenes are for evaluation)")
@@ -223,7 +223,7 @@ def train_restorer(args) -> int:
                          sample_steps=args.sample_steps, prediction=args.prediction, residual=not args.no_residual)  # fmt: skip
     restorer = DriveRestorer(cfg, device=dev)
     weight = pair_weights(pairs, cap.Ks, args.far_weight)
-    hist = restorer.fit(pairs.degraded, pairs.target, TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr),
+    hist = restorer.fit(pairs.degraded, pairs.target, RestorerTraining(steps=args.steps, batch_size=args.batch_size, lr=args.lr),
                         weight=weight, ckpt_dir=args.out, progress=not args.no_progress)  # fmt: skip
     restorer.save(args.out)
     losses = hist["losses"]

@@ -2,7 +2,7 @@
 
     cfg = RestorerConfig(image_size=(128, 128))
     restorer = DriveRestorer(cfg, device="cuda")
-    history = restorer.fit(degraded, target, TrainConfig(steps=2000), ckpt_dir="runs/restorer")
+    history = restorer.fit(degraded, target, RestorerTraining(steps=2000), ckpt_dir="runs/restorer")
     clean = restorer.restore(degraded, seed=0)          # (N, H, W, 3), same dtype as the input
     restorer = DriveRestorer.load("runs/restorer", image_size=(128, 128))
 
@@ -92,7 +92,7 @@ class RestorerConfig:
 
 
 @dataclasses.dataclass(frozen=True)
-class TrainConfig:
+class RestorerTraining:
     """Optimisation: steps (total, counting resumed ones), batch images, Adam lr with warmup,
     horizontal flips, checkpoint period (steps), bf16 autocast on CUDA, data seed."""
 
@@ -107,10 +107,10 @@ class TrainConfig:
     seed: int = 0
 
     def __post_init__(self):
-        check_range("TrainConfig.steps", self.steps, 1)
-        check_range("TrainConfig.batch_size", self.batch_size, 1)
-        check_range("TrainConfig.lr", self.lr, 0.0)
-        check_range("TrainConfig.ckpt_every", self.ckpt_every, 1)
+        check_range("RestorerTraining.steps", self.steps, 1)
+        check_range("RestorerTraining.batch_size", self.batch_size, 1)
+        check_range("RestorerTraining.lr", self.lr, 0.0)
+        check_range("RestorerTraining.ckpt_every", self.ckpt_every, 1)
 
 
 def far_field_mask(K: np.ndarray, height: int, width: int, band_px: float = 0.0) -> np.ndarray:
@@ -211,7 +211,7 @@ class DriveRestorer:
             return err.mean()
         return (err * weight).sum() / weight.sum().clamp_min(1e-6)
 
-    def fit(self, degraded, target, train: TrainConfig = TrainConfig(), weight=None, ckpt_dir: str | None = None,
+    def fit(self, degraded, target, train: RestorerTraining = RestorerTraining(), weight=None, ckpt_dir: str | None = None,
             progress: bool = True) -> dict:  # fmt: skip
         """Train on pairs degraded/target (N, H, W, C) (uint8 or float [0, 1]), weight (N, H, W) or None,
         up to `train.steps` total steps, resuming from `ckpt_dir` when it holds a checkpoint.

@@ -26,7 +26,7 @@ def _array(src, key, value, ndim_ok, cols=None, length=None) -> np.ndarray:
     except (TypeError, ValueError):
         _fail(src, key, f"not a numeric array (got {type(value).__name__})")
     if arr.ndim not in ndim_ok:
-        _fail(src, key, f"shape {arr.shape}, expected {len(ndim_ok) and ndim_ok[0]}-d")
+        _fail(src, key, f"shape {arr.shape}, expected a {' or '.join(f'{n}-d' for n in ndim_ok)} array")
     if cols is not None and arr.ndim == 2 and arr.shape[1] not in cols:
         _fail(src, key, f"shape {arr.shape}, expected (T, {' or '.join(map(str, cols))})")
     if length is not None and arr.shape[0] != length:

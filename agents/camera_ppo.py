@@ -40,7 +40,7 @@ from agents.ppo import (
     step_rewards,
 )
 from jaxsim.metrics import finalize
-from jaxsim.wrappers import VmapWrapper
+from jaxsim.wrappers import VmapWrapper, params_axes
 
 
 @struct.dataclass
@@ -85,8 +85,6 @@ def make_camera_ppo(cfg, env, network, camera, num_seeds: int, ego: bool = True,
     p_axes = None  # env params are shared by the seeds
 
     def inputs_of(state, env_params):
-        from jaxsim.wrappers import params_axes
-
         axes = params_axes(env_params, batched_params)
         return jax.vmap(lambda st, p: render_inputs(env, st, p, rig), in_axes=(0, axes))(state, env_params)
 

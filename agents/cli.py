@@ -18,6 +18,7 @@ COMMANDS = {
     "render": "render",
     "ctg": "ctg",
     "recon": "recon",
+    "serve": "serve",
 }
 
 

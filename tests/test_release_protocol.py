@@ -232,3 +232,15 @@ def test_policy_failure_is_500_and_the_server_stays_up(tiny_policy):
         assert r.status_code == 500 and "boom" in r.json()["detail"]
         server._act = real
         assert release_post(srv.url, release_images(0)).json()["action"] == local_action(tiny_policy, release_images(0))
+
+
+def test_serve_bench_of_an_untrained_policy(tmp_path):
+    from agents.cli import main
+
+    out = tmp_path / "bench.json"
+    smoke = os.path.join(ROOT, "configs", "camera_smoke.yaml")
+    assert main(["serve", "--init-config", smoke, "--set", "render.rig=nuscenes6", "--bench", "2", "--bench-size", "32x48",
+                 "--json", str(out)]) == 0  # fmt: skip
+    got = json.loads(out.read_text())
+    assert got["requests"] == 2 and got["requests_per_s"] > 0 and got["images"] == "6 x 32x48x3 float32"
+    assert main(["serve", "--checkpoint", str(tmp_path / "nowhere")]) == 2  # one error line, no traceback

@@ -199,6 +199,8 @@ def evaluate_remote(args, bank) -> dict:
     from jaxsim.env import DrivingEnv, EnvConfig
 
     h, w = parse_size(args.render_size)
+    if args.render_actor_gaussians < 32:  # fewer cannot tile a vehicle's six boxes (the world builder would loop)
+        raise ValueError(f"--render-actor-gaussians is {args.render_actor_gaussians}; allowed: >= 32")
     render = RenderConfig(backend=args.render_backend, rig="nuscenes6", width=w, height=h, gaussians=args.render_gaussians,
                           actor_gaussians=args.render_actor_gaussians, buildings=not args.no_buildings)  # fmt: skip
     env = DrivingEnv(EnvConfig(action_space="discrete", obs="none", substeps=args.substeps or 5, max_steps=args.max_steps))

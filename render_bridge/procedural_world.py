@@ -188,11 +188,13 @@ def _actor_template(length, width, agent_type, color, m, vehicle_height) -> dict
                 boxes.append(((sx * length, sy * (width / 2 - 0.15), 0.33), (0.66, 0.3, 0.66), TYRE))
     area = sum(wp.box_area(s) for _, s, _ in boxes)
     spacing = np.sqrt(area / m) * 0.8
-    while True:  # the finest even tiling that fits in m (random trimming would leave holes)
+    for _ in range(200):  # the finest even tiling that fits in m (random trimming would leave holes)
         g = wp.merge([wp.box_surface(c, s, 0.0, spacing, col, 0.98) for c, s, col in boxes])
         if len(g["means"]) <= m:
             break
         spacing *= 1.08
+    else:  # every face keeps a few Gaussians however coarse the tiling: below that, keep every k-th
+        g = {k: v[:: -(-len(g["means"]) // m)] for k, v in g.items()}
     if g["means"].shape[0] > 0 and agent_type == AgentType.VEHICLE:  # roof keeps the body colour
         roof = g["means"][:, 2] > 0.2 * vehicle_height + 0.45 * vehicle_height + 0.35 * vehicle_height - 0.02
         g["colors"][roof] = color

@@ -165,3 +165,11 @@ def test_dlpack_round_trip_shares_memory():
         bridge.torch_to_jax(strided, strict=True)
     with pytest.raises(TypeError, match="jit"):
         jax.jit(lambda a: bridge.jax_to_torch(a).sum())(x)
+
+
+def test_actor_templates_with_tiny_budgets_terminate_with_exactly_m_gaussians():
+    from render_bridge.procedural_world import actor_template
+
+    for m in (4, 8, 16):  # fewer Gaussians than the coarsest even tiling has
+        g = actor_template((4.5, 1.9), 0, (0.5, 0.5, 0.5), m, 1.5)
+        assert g["means"].shape == (m, 3) and (g["opacities"] > 0).sum() >= 1

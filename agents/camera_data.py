@@ -19,7 +19,7 @@ from agents.camera_obs import ego_state, logged_render_inputs
 from agents.il import Pairs, expert_pairs, normalise_controls
 
 
-def render_rows(camera, bank, scenario_idx, t, ego, chunk: int = 4096) -> jax.Array:
+def render_logged_poses(camera, bank, scenario_idx, t, ego, chunk: int = 4096) -> jax.Array:
     """uint8 images (M, C, H, W, 3) of ego poses ego (M, 4) at log steps t (M,) of scenarios (M,)."""
     fn = jax.jit(jax.vmap(lambda i, tt, e: logged_render_inputs(bank, camera.rig, i, tt, e)))
     out = []
@@ -34,7 +34,7 @@ def to_camera_pairs(camera, bank, vec_pairs: Pairs, scenario_idx, t, ego, env_cf
     invalid pairs are dropped before rendering."""
     keep = np.flatnonzero(np.asarray(vec_pairs.valid))
     sel = jnp.asarray(keep)
-    images = render_rows(camera, bank, jnp.asarray(scenario_idx)[sel], jnp.asarray(t)[sel], jnp.asarray(ego)[sel])
+    images = render_logged_poses(camera, bank, jnp.asarray(scenario_idx)[sel], jnp.asarray(t)[sel], jnp.asarray(ego)[sel])
     vec = vec_pairs.obs[sel]
     obs = {"image": images, "ego": ego_state(vec, env_cfg)} if with_ego else {"image": images}
     return Pairs(obs=obs, action_discrete=vec_pairs.action_discrete[sel], action_continuous=vec_pairs.action_continuous[sel],

@@ -20,7 +20,6 @@ import dataclasses
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from jaxsim.observations import EGO_DIM, ROUTE_DIM, vector_layout
 
@@ -96,7 +95,7 @@ def flatten_lead(tree, n_lead: int):
 @dataclasses.dataclass
 class Camera:
     """A `render_bridge.renderer.Renderer` over a bank's scenes plus the batching rules
-    the learners need (any leading dims; subsets for final observations)."""
+    the learners need (any leading dims)."""
 
     renderer: object
 
@@ -147,10 +146,6 @@ class Camera:
                 ) from err
             raise
         return images.reshape(lead + images.shape[1:])
-
-    def render_subset(self, inputs, mask: np.ndarray):
-        """(rows, images) of the flat rows where `mask` is True (`Renderer.render_rows`)."""
-        return self.renderer.render_rows(*inputs, mask)
 
 
 def _device(backend: str, device):

@@ -175,7 +175,7 @@ def make_camera_ppo(cfg, env, network, camera, num_seeds: int, ego: bool = True,
             images = _sync(camera.render(inputs2, n_lead=2))
             next_values = no_values
             if cfg.bootstrap_truncated:
-                sub = camera.render_subset(flatten_lead(final_inputs, 2), np.asarray(trunc_only).reshape(-1))
+                sub = camera.renderer.render_rows(*flatten_lead(final_inputs, 2), np.asarray(trunc_only).reshape(-1))
                 if sub is not None:
                     next_values = final_values(runner.params, sub[0], sub[1], final_vec).reshape((s_count, n, 2))
             t2 = time.perf_counter()

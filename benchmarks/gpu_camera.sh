@@ -23,8 +23,14 @@ if [[ $WHAT == bench || $WHAT == all ]]; then
     --json "$C/bench_train_camera_64_40k.json" 2>&1 | grep -v Warning | tail -3
 fi
 if [[ $WHAT == train || $WHAT == all ]]; then
-  $CLI train --config configs/camera.yaml --out /tmp/runs/camera --fresh --json "$C/camera_results.json" ${TRAIN_SET:-} 2>&1 \
-    | grep -v Warning | tr '\r' '\n' | grep -v "^\[.*ETA" | tail -60
+  # The vector policy with the same scenes, recipe and budget: the reference rows.
+  ( $CLI train --config configs/camera.yaml --set env.obs=vector --set network.encoder=mlp \
+      --out /tmp/runs/camera_vector_ref --fresh --json "$C/vector_ref_results.json" > "$C/vector_ref.log" 2>&1
+    cp /tmp/runs/camera_vector_ref/results.md "$C/vector_ref_results.md" 2>/dev/null ) &
+  timeout "${TRAIN_TIMEOUT_S:-100000}" $CLI train --config configs/camera.yaml --out /tmp/runs/camera --fresh \
+    --json "$C/camera_results.json" ${TRAIN_SET:-} > "$C/train.log" 2>&1
+  echo "camera train rc=$?"
+  wait
   cp /tmp/runs/camera/results.md "$C/camera_results.md" 2>/dev/null
   cp /tmp/runs/camera/log.jsonl "$C/camera_log.jsonl" 2>/dev/null
 fi

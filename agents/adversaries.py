@@ -35,9 +35,12 @@ def with_daa(params, num_envs: int, behaviours, key):
     """Batched EnvParams (leading num_envs on all but the bank) with sampled DAA adversaries.
 
     behaviours: names from `jaxsim.daa.params.BEHAVIOUR_NAMES`; empty -> DAA off (plain
-    log replay), still batched so the same program serves both.
+    log replay), still batched so the same program serves both. With reactive traffic
+    the configured share of envs gets IDM actors (`jaxsim.traffic.mix_actors`).
     """
-    batched = broadcast_params(params, num_envs)
+    from jaxsim.traffic import mix_actors
+
+    batched = mix_actors(broadcast_params(params, num_envs))
     if not behaviours:
         return batched
     from jaxsim.daa.params import DAAConfig, sample_params

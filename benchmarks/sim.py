@@ -1,6 +1,7 @@
 """`reconrl bench sim`: env-steps/s of the batched step (events, rewards, metrics,
 auto-reset) against the number of envs and agents, without and with the vector
-observation.
+observation, with log-replay or reactive (IDM, `--traffic idm`) traffic; with both,
+each IDM row gets `slowdown_vs_log` (its step time over the matching log-replay row's).
 
 Each configuration runs `--steps` env steps inside one jitted `lax.scan` (so Python
 dispatch is not measured), after one warm-up call that compiles; the median of
@@ -21,6 +22,7 @@ def add_arguments(p) -> None:
     p.add_argument("--steps", type=int, default=100, help="env steps per timed call")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--scenarios", type=int, default=64, help="procedural scenarios in the bank")
+    p.add_argument("--traffic", default="log", help="comma-separated traffic actors: log, idm (default %(default)s)")
     p.add_argument("--final-obs", default="1", help="comma-separated 1/0: auto-reset keeps the final observation")
 
 
@@ -62,19 +64,25 @@ def run(args) -> dict:
     import jax
     import jax.numpy as jnp
 
+    from jaxsim.config_utils import check_choice
     from jaxsim.env import DrivingEnv, EnvConfig
     from jaxsim.procedural import generate_bank
+    from jaxsim.traffic import ACTOR_NAMES
     from jaxsim.wrappers import AutoResetWrapper, VmapWrapper
 
+    traffics = args.traffic.split(",")
+    for t in traffics:
+        check_choice("--traffic", t, ACTOR_NAMES)
     base = generate_bank(args.scenarios, split="train", seed=0)
     rows = []
-    for obs_type, final_obs in [(o, f) for o in args.obs.split(",") for f in map(int, args.final_obs.split(","))]:
+    combos = [(o, f, tr) for o in args.obs.split(",") for f in map(int, args.final_obs.split(",")) for tr in traffics]
+    for obs_type, final_obs, traffic in combos:
         if obs_type == "none" and not final_obs:
             continue
         for num_agents in map(int, args.agents.split(",")):
             bank = resize_agents(base, num_agents)
             for n in map(int, args.envs.split(",")):
-                env = VmapWrapper(AutoResetWrapper(DrivingEnv(EnvConfig(obs=obs_type)), bool(final_obs)), n)
+                env = VmapWrapper(AutoResetWrapper(DrivingEnv(EnvConfig(obs=obs_type, traffic=traffic)), bool(final_obs)), n)
                 params = env.default_params(bank)
                 action = jnp.tile(jnp.array([30, 20], jnp.int32), (n, 1))
 
@@ -104,16 +112,27 @@ def run(args) -> dict:
                 rate = n * args.steps / sec
                 nbytes = step_bytes(num_agents, bank.num_steps, obs_dim)
                 row = {
-                    "obs": obs_type, "final_obs": bool(final_obs), "envs": n, "agents": num_agents, "env_steps_per_s": rate,
+                    "obs": obs_type, "traffic": traffic, "final_obs": bool(final_obs), "envs": n, "agents": num_agents, "env_steps_per_s": rate,
                     "sec_per_call": sec, "spread": float(np.max(times) / np.min(times)),
                     "bytes_per_env": mem / n, "floor_bytes_per_env_step": nbytes,
                     "achieved_GBps_at_floor_bytes": rate * nbytes / 1e9, "compilations": cache,
                 }  # fmt: skip
                 rows.append(row)
                 print(
-                    f"obs={obs_type:6s} final_obs={final_obs} envs={n:6d} agents={num_agents:3d}  {rate / 1e6:9.2f} M env-steps/s  "
+                    f"obs={obs_type:6s} traffic={traffic:3s} final_obs={final_obs} envs={n:6d} agents={num_agents:3d}  {rate / 1e6:9.2f} M env-steps/s  "
                     f"mem/env={mem / n:7.0f} B  floor bytes/step={nbytes}  compiles={cache}",
                     flush=True,
                 )
                 del state
+    _add_slowdown(rows)
     return {"rows": rows, "steps_per_call": args.steps}
+
+
+def _add_slowdown(rows: list) -> None:
+    """IDM rows: `slowdown_vs_log` = log-replay rate / IDM rate at the same settings."""
+    key = lambda r: (r["obs"], r["final_obs"], r["envs"], r["agents"])  # noqa: E731
+    log = {key(r): r["env_steps_per_s"] for r in rows if r["traffic"] == "log"}
+    for r in rows:
+        if r["traffic"] == "idm" and key(r) in log:
+            r["slowdown_vs_log"] = log[key(r)] / r["env_steps_per_s"]
+            print(f"idm/log step time at obs={r['obs']} envs={r['envs']}: {r['slowdown_vs_log']:.2f}x", flush=True)

@@ -9,8 +9,9 @@
 (`reset_state`, `reset_to_state`, `init_state`, `transition`, `observe`), from which
 `reset`, `reset_to`, `reset_on_route` and `step` follow. One env is simulated per call;
 batch with `jaxsim.wrappers.VmapWrapper`, which keeps the scenario bank unbatched so
-thousands of envs share it. The ego moves by the bicycle model; other agents replay the
-log (`current_agents`). Events end the episode (`terminated`); reaching the end of the
+thousands of envs share it. The ego moves by the bicycle model; other agents are driven
+by traffic actors (`jaxsim.traffic`: log replay, route-following IDM, and the DAA
+adversary on top; `current_agents`). Events end the episode (`terminated`); reaching the end of the
 log or `max_steps` sets `truncated`.
 
 Checks (validate at the boundary, nothing per step inside jit): an action's shape is
@@ -31,6 +32,7 @@ from flax import struct
 from jaxsim import actions as act
 from jaxsim import events as ev_lib
 from jaxsim import metrics as met
+from jaxsim import traffic as trf
 from jaxsim.base import Env
 from jaxsim.config_utils import check_choice, check_range
 from jaxsim.daa.behaviours import AdvState, adversary_step
@@ -54,6 +56,10 @@ class EnvConfig:
       "vector" here (the privileged vector: ego-state source and perception target),
       and render_bridge's camera wrappers add the images a camera policy sees.
     debug: check for NaN/inf in the state after every step (slow; raises on the host).
+    traffic: "log" (every agent replays its log) or "idm" (route-following IDM actors,
+      `jaxsim.traffic`); traffic_idm_fraction: share of envs in a batch that get IDM
+      actors when traffic is "idm" (the rest replay logs; `traffic.mix_actors`);
+      idm: the IDM values (`jaxsim.traffic.IDMConfig`).
     """
 
     action_space: str = "discrete"
@@ -66,8 +72,13 @@ class EnvConfig:
     bev_size: int = 64
     bev_range: float = 40.0
     debug: bool = False
+    traffic: str = "log"
+    traffic_idm_fraction: float = 1.0
+    idm: trf.IDMConfig = trf.IDMConfig()
 
     def __post_init__(self):
+        check_choice("traffic", self.traffic, trf.ACTOR_NAMES)
+        check_range("traffic_idm_fraction", self.traffic_idm_fraction, 0.0, 1.0)
         check_choice("action_space", self.action_space, ("discrete", "continuous"))
         check_choice("obs", self.obs, ("none", "vector", "bev", "camera"))
         check_range("substeps", self.substeps, 1, 50)
@@ -105,6 +116,7 @@ class EnvParams:
     events: EventParams = EventParams()
     rewards: RewardParams = RewardParams()
     daa: DAAParams = DAAParams()  # Dynamic Adversary Agent; disabled (log replay) by default
+    traffic: trf.TrafficParams = trf.TrafficParams()  # actors of the other agents; log replay by default
 
 
 @struct.dataclass
@@ -122,6 +134,7 @@ class EnvState:
     steps: jnp.ndarray  # () int32 env steps since reset
     metrics: met.EpisodeMetrics
     adv: AdvState  # DAA adversary (inert when params.daa.enabled is False)
+    traffic: trf.TrafficState  # reactive agents (empty unless params.traffic.reactive)
 
 
 class DrivingEnv(Env):
@@ -141,7 +154,9 @@ class DrivingEnv(Env):
 
     # ---- parameters ----
     def default_params(self, bank: Scenario) -> EnvParams:
-        return EnvParams(bank=bank)
+        """EnvParams for `bank`; traffic actors from the config (`env.traffic`, `env.idm`)."""
+        c = self.config
+        return EnvParams(bank=bank, traffic=trf.params_from_config(c.traffic, c.idm, c.traffic_idm_fraction))
 
     # ---- spaces ----
     @property
@@ -162,16 +177,17 @@ class DrivingEnv(Env):
 
     # ---- traffic ----
     def current_agents(self, state: EnvState, params: EnvParams):
-        """Surrounding agents at the state's step: (states (A, 4), valid (A,), sizes (A, 2))."""
+        """Surrounding agents at the state's step: (states (A, 4), valid (A,), sizes (A, 2)).
+
+        Each agent as its traffic actor has it (`jaxsim.traffic`), the DAA adversary on top.
+        """
         bank, i = params.bank, state.scenario_idx
-        t = jnp.minimum(state.t, bank.num_steps - 1)
-        agents, valid, sizes = bank.agent_traj[i, t], bank.agent_valid[i, t], bank.agent_size[i]
+        if params.traffic.reactive:  # static: log replay traces none of this
+            agents, valid, sizes = state.traffic.pose, state.traffic.valid, bank.agent_size[i]
+        else:
+            agents, valid, sizes = trf.log_agents(bank, i, state.t)
         if params.daa.enabled:  # static: the DAA-off path costs nothing
-            adv = state.adv
-            hit = (jnp.arange(agents.shape[0]) == adv.slot) & adv.active
-            agents = jnp.where(hit[:, None], adv.pose, agents)
-            valid = jnp.where(hit, adv.visible, valid)
-            sizes = jnp.where(hit[:, None], adv.size, sizes)
+            agents, valid, sizes = trf.overlay_adversary(agents, valid, sizes, state.adv)
         return agents, valid, sizes
 
     # ---- reset ----
@@ -217,6 +233,7 @@ class DrivingEnv(Env):
             steps=jnp.zeros((), jnp.int32),
             metrics=met.EpisodeMetrics.zeros(),
             adv=adv,
+            traffic=trf.init(params.traffic, params.bank, jnp.asarray(scenario_idx, jnp.int32)),
         )
 
     # ---- step ----
@@ -234,10 +251,14 @@ class DrivingEnv(Env):
         controls = self.controls_from_action(action, state, params)
         ego = bicycle_step(state.ego, controls, dt, params.dynamics)
         t = state.t + 1
-        adv = state.adv
+        adv, traffic = state.adv, state.traffic
+        if params.traffic.reactive:  # IDM actors react to everything at t, the ego and adversary included
+            now, now_valid, now_sizes = self.current_agents(state, params)
+            traffic = trf.step_idm(traffic, params.traffic, bank, i, state.t, state.ego, bank.ego_size[i],
+                                   now, now_valid, now_sizes, dt)  # fmt: skip
         if params.daa.enabled:  # closed loop: the adversary reacts to the simulated ego at t
             adv = adversary_step(adv, state.ego, bank.ego_size[i], state.t, bank, i, params.dynamics, dt)
-        moved = state.replace(t=t, ego=ego, adv=adv)
+        moved = state.replace(t=t, ego=ego, adv=adv, traffic=traffic)
         agents, valid, sizes = self.current_agents(moved, params)
         ego_box = jnp.concatenate([ego[:3], bank.ego_size[i]])
         agent_boxes = jnp.concatenate([agents[:, :3], sizes], axis=-1)

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import os
 
-from jaxsim.metrics import EXTRA_COLUMNS, RAD_COLUMNS
+from jaxsim.metrics import TABLE_COLUMNS
 
 
 def condition_table(rows: dict) -> str:
     """rows: policy name -> {"mean", "std", "seeds"} (see agents.eval_learned.aggregate_seeds)."""
-    cols = RAD_COLUMNS + EXTRA_COLUMNS
+    cols = tuple(c for c in TABLE_COLUMNS if all(c in r["mean"] for r in rows.values()))  # older results lack at-fault
     lines = ["| Method | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
     for name, r in rows.items():
         cells = []
@@ -34,9 +34,13 @@ def headline(results: dict) -> dict | None:
     il, rl = rows["IL"]["mean"], rows["RL"]["mean"]
     cr_ratio = il["CR"] / max(rl["CR"], 1e-9)
     dr_ratio = rl["DR"] / max(il["DR"], 1e-9)
-    return {"condition": cond, "CR_IL": il["CR"], "CR_RL": rl["CR"], "CR_reduction_x": cr_ratio,
-            "DR_IL": il["DR"], "DR_RL": rl["DR"], "DR_ratio_RL_over_IL": dr_ratio,
-            "target_met": bool(cr_ratio >= 5.0 and rl["DR"] <= 1.5 * il["DR"] + 1e-9)}  # fmt: skip
+    out = {"condition": cond, "CR_IL": il["CR"], "CR_RL": rl["CR"], "CR_reduction_x": cr_ratio,
+           "DR_IL": il["DR"], "DR_RL": rl["DR"], "DR_ratio_RL_over_IL": dr_ratio,
+           "target_met": bool(cr_ratio >= 5.0 and rl["DR"] <= 1.5 * il["DR"] + 1e-9)}  # fmt: skip
+    if "AtFaultCR" in il and "AtFaultCR" in rl:
+        out.update(AtFaultCR_IL=il["AtFaultCR"], AtFaultCR_RL=rl["AtFaultCR"],
+                   AtFaultCR_reduction_x=il["AtFaultCR"] / max(rl["AtFaultCR"], 1e-9))  # fmt: skip
+    return out
 
 
 def comparison_markdown(results: dict) -> str:
@@ -50,6 +54,8 @@ def comparison_markdown(results: dict) -> str:
             f"**{h['condition']}:** CR IL {h['CR_IL']:.3f} -> RL {h['CR_RL']:.3f} "
             f"({h['CR_reduction_x']:.1f}x lower; paper: 5x), DR IL {h['DR_IL']:.3f} -> RL {h['DR_RL']:.3f} "
             f"(RL/IL {h['DR_ratio_RL_over_IL']:.2f}; target <= 1.5). Target met: {h['target_met']}."
+            + (f" At-fault CR IL {h['AtFaultCR_IL']:.3f} -> RL {h['AtFaultCR_RL']:.3f} "
+               f"({h['AtFaultCR_reduction_x']:.1f}x lower)." if "AtFaultCR_IL" in h else "")
         )
     return "\n\n".join(parts)
 

@@ -95,10 +95,12 @@ class RewardParams:
     """RAD rewards: -event_penalty when an event fires (lateral: static collision and
     deviations; longitudinal: dynamic collision) plus optional progress shaping,
     progress_weight per metre gained along the reference path (added to the
-    longitudinal part)."""
+    longitudinal part). at_fault_only: penalise only dynamic collisions classed as the
+    ego's fault (`jaxsim.events.CollisionClass`); every contact still ends the episode."""
 
     event_penalty: jnp.ndarray = 1.0
     progress_weight: jnp.ndarray = 0.0
+    at_fault_only: jnp.ndarray = False
 
 
 @struct.dataclass
@@ -265,7 +267,7 @@ class DrivingEnv(Env):
         offroad = ev_lib.offroad_distance(bank.sdf, i, bank.sdf_origin[i], bank.sdf_res[i], ego_box)
         events = ev_lib.detect(
             ego_box, agent_boxes, valid, bank.static_boxes[i], bank.static_valid[i],
-            offroad, state.route, state.route_len, params.events,
+            offroad, state.route, state.route_len, params.events, ego[3], agents[:, 3],
         )  # fmt: skip
         yaw_rate = jnp.arctan2(jnp.sin(ego[2] - state.ego[2]), jnp.cos(ego[2] - state.ego[2])) / dt
         accel = jnp.stack([(ego[3] - state.ego[3]) / dt, ego[3] * yaw_rate])
@@ -317,7 +319,8 @@ class DrivingEnv(Env):
             last_t = jnp.minimum(last_t, cfg.max_steps * cfg.substeps)
         truncated = (new.t + cfg.substeps > last_t) & ~terminated
         rp = params.rewards
-        reward_lon = -rp.event_penalty * events.dynamic_collision + rp.progress_weight * (new.progress - progress0)
+        penalised = events.dynamic_collision & (events.at_fault | ~jnp.asarray(rp.at_fault_only, bool))
+        reward_lon = -rp.event_penalty * penalised + rp.progress_weight * (new.progress - progress0)
         reward_lat = -rp.event_penalty * (events.static_collision | events.position_deviation | events.heading_deviation)
         reward = reward_lon + reward_lat
         if cfg.debug:

@@ -13,6 +13,7 @@ def add_parser(sub) -> None:
     p = sub.add_parser("eval", help="evaluate a policy in closed loop and print RAD's metrics")
     p.add_argument("--policy", default="expert", help="scripted policy: expert, constant-velocity or yielding (default %(default)s)")
     p.add_argument("--substeps", type=int, default=None, help="scripted policy: log steps per decision (default 1; learners and --policy-url use 5)")
+    p.add_argument("--traffic", default="log", help="scripted policy: other agents' actors, log (replay) or idm (reactive) (default %(default)s); a checkpoint keeps its training config's")
     p.add_argument("--action-space", default="discrete", help="discrete (RAD anchors) or continuous")
     p.add_argument("--json", default=None, help="write the metrics table to this JSON file")
     p.add_argument("--eval-seed", type=int, default=0, help="PRNG seed of the rollouts")
@@ -38,7 +39,7 @@ def evaluate_scripted(args) -> dict:
     from jaxsim.drivers import scripted_policy
     from jaxsim.env import DrivingEnv, EnvConfig
 
-    env = DrivingEnv(EnvConfig(action_space=args.action_space, obs="none", substeps=args.substeps or 1))
+    env = DrivingEnv(EnvConfig(action_space=args.action_space, obs="none", substeps=args.substeps or 1, traffic=args.traffic))
     policy = scripted_policy(args.policy, env)
     bank = bank_from_args(args)
     params = env.default_params(bank)

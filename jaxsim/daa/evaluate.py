@@ -28,7 +28,7 @@ def metrics_by_behaviour(episodes: dict, behaviour_ids, include_empty: bool = Fa
         if m.any():
             rows[name] = met.aggregate({k: v[m] for k, v in ep.items()})
         elif include_empty:
-            rows[name] = {c: float("nan") for c in met.RAD_COLUMNS + met.EXTRA_COLUMNS} | {"Episodes": 0.0}
+            rows[name] = {c: float("nan") for c in met.TABLE_COLUMNS} | {"Episodes": 0.0}
     unknown = set(np.unique(ids).tolist()) - set(range(len(BEHAVIOUR_NAMES)))
     if unknown:
         raise ValueError(f"unknown behaviour id(s) {sorted(unknown)}; known: {dict(enumerate(BEHAVIOUR_NAMES))}")

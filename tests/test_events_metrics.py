@@ -95,7 +95,9 @@ def test_metrics_over_known_episodes():
     assert row["CR"] == pytest.approx(0.5) and row["DCR"] == pytest.approx(0.25) and row["SCR"] == pytest.approx(0.25)
     assert row["DR"] == 0.0 and row["Episodes"] == 4
     table = met.markdown_table({"expert": row})
-    assert table.splitlines()[0].startswith("| Method | CR | DCR | SCR | DR | PDR | HDR | ADD | LongJerk | LatJerk")
+    assert row["AtFaultCR"] == pytest.approx(0.5)  # the ego drove into a stopped car: its fault
+    assert table.splitlines()[0].startswith(
+        "| Method | CR | AtFaultCR | DCR | AtFaultDCR | SCR | DR | PDR | HDR | ADD | LongJerk | LatJerk")
 
 
 def test_add_and_jerk_have_their_closed_form_values():

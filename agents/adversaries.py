@@ -31,12 +31,14 @@ def _weights(behaviours) -> tuple:
     return tuple(float(name in behaviours) for name in BEHAVIOUR_NAMES)
 
 
-def with_daa(params, num_envs: int, behaviours, key):
+def with_daa(params, num_envs: int, behaviours, key, keep_unavoidable: bool = False):
     """Batched EnvParams (leading num_envs on all but the bank) with sampled DAA adversaries.
 
     behaviours: names from `jaxsim.daa.params.BEHAVIOUR_NAMES`; empty -> DAA off (plain
     log replay), still batched so the same program serves both. With reactive traffic
     the configured share of envs gets IDM actors (`jaxsim.traffic.mix_actors`).
+    keep_unavoidable: keep adversary plans no driver could avoid (config
+    `daa.keep_unavoidable`; stress tests).
     """
     from jaxsim.traffic import mix_actors
 
@@ -45,7 +47,8 @@ def with_daa(params, num_envs: int, behaviours, key):
         return batched
     from jaxsim.daa.params import DAAConfig, sample_params
 
-    return batched.replace(daa=sample_params(key, num_envs, DAAConfig(weights=_weights(behaviours))))
+    config = DAAConfig(weights=_weights(behaviours), keep_unavoidable=keep_unavoidable)
+    return batched.replace(daa=sample_params(key, num_envs, config))
 
 
 def eval_conditions(behaviours, with_daa_rows: bool) -> list[tuple[str, tuple]]:

@@ -140,6 +140,6 @@ def test_metrics_by_behaviour():
     assert list(rows) == ["overall", "keep_log", "cut_in_left", "hard_brake"]
     assert rows["overall"]["CR"] == pytest.approx(0.5) and rows["cut_in_left"]["DCR"] == pytest.approx(0.5)
     assert rows["hard_brake"]["CR"] == pytest.approx(2 / 3) and rows["hard_brake"]["Episodes"] == 3
-    assert set(rows["overall"]) == set(met.RAD_COLUMNS + met.EXTRA_COLUMNS)
+    assert set(rows["overall"]) == set(met.TABLE_COLUMNS)
     with pytest.raises(ValueError, match="unknown behaviour"):
         daa.metrics_by_behaviour(ep, np.array([1, 1, 3, 3, 3, 9]))

@@ -6,6 +6,11 @@ bicycle limits, the drivable area and the ego box at the trigger, and returns a
 against the nominal ego (the reference route) with the same closed-loop controller the
 env uses, keeps the first candidate that passes, and otherwise falls back to a plain
 episode, recording why in `AdvState.status`.
+
+Fair adversaries: a candidate that passes every check is still rejected as
+`UNAVOIDABLE` when no reasonable driver could avoid it (`unavoidable`: full braking
+from the logged ego state at the trigger, along the ego's path, still collides with
+the adversary's plan), unless `DAAParams.keep_unavoidable` (stress tests).
 """
 from __future__ import annotations
 
@@ -33,6 +38,7 @@ class Reason(enum.IntEnum):
     CONFLICT = 6  # runs into another (log-replayed) agent
     NO_TRIGGER = 7  # the trigger never fires against the nominal ego
     NO_TARGET = 8  # no vehicle qualifies and no slot to spawn in
+    UNAVOIDABLE = 9  # even full braking from the logged ego state at the trigger collides
 
 
 REASON_NAMES = tuple(r.name.lower() for r in Reason)
@@ -81,6 +87,39 @@ def check_trajectory(traj, start, t_trigger, ego_traj, ego_size, adv_size, sdf_b
          Reason.NO_TRIGGER],
         Reason.OK,
     ).astype(jnp.int32)
+
+
+def braking_ego(ego_traj, t_start, decel, dt):
+    """The ego (T, 4) following `ego_traj` (T, 4) up to step `t_start`, then braking at
+    `decel` m/s^2 to a stop along the same path (positions and headings interpolated
+    by arc length)."""
+    T = ego_traj.shape[0]
+    seg = jnp.sqrt(jnp.sum(jnp.diff(ego_traj[:, :2], axis=0) ** 2, -1) + 1e-12)
+    s_path = jnp.concatenate([jnp.zeros((1,)), jnp.cumsum(seg)])
+    ts = jnp.clip(t_start, 0, T - 1)
+    v0 = ego_traj[ts, 3]
+    tau = jnp.maximum(jnp.arange(T) - ts, 0) * dt
+    stop = v0 / jnp.maximum(decel, 1e-3)
+    dist = jnp.where(tau < stop, v0 * tau - 0.5 * decel * tau * tau, 0.5 * v0 * stop)
+    after = jnp.arange(T) > ts
+    s = jnp.where(after, s_path[ts] + dist, s_path)
+    x, y = jnp.interp(s, s_path, ego_traj[:, 0]), jnp.interp(s, s_path, ego_traj[:, 1])
+    c, sn = jnp.interp(s, s_path, jnp.cos(ego_traj[:, 2])), jnp.interp(s, s_path, jnp.sin(ego_traj[:, 2]))
+    v = jnp.where(after, jnp.maximum(v0 - decel * tau, 0.0), ego_traj[:, 3])
+    braked = jnp.stack([x, y, jnp.arctan2(sn, c), v], -1)
+    return jnp.where(after[:, None], braked, ego_traj)
+
+
+def unavoidable(traj, t_trigger, ego_traj, ego_size, adv_size, dyn, dt) -> jnp.ndarray:
+    """bool (): the adversary path `traj` (T, 4) hits the ego even if the ego brakes fully
+    (`dyn.max_decel`) from its logged state at the trigger (`braking_ego`); False when
+    it never triggers. ego_traj (T, 4) the logged (nominal) ego; sizes (2,) m."""
+    T = traj.shape[0]
+    ego = braking_ego(ego_traj, t_trigger, dyn.max_decel, dt)
+    ego_boxes = jnp.concatenate([ego[:, :3], jnp.broadcast_to(ego_size, (T, 2))], -1)
+    adv_boxes = jnp.concatenate([traj[:, :3], jnp.broadcast_to(adv_size, (T, 2))], -1)
+    hit = box_overlap(ego_boxes, adv_boxes) & (jnp.arange(T) >= t_trigger)
+    return (t_trigger >= 0) & jnp.any(hit)
 
 
 def rollout(adv: AdvState, ego_traj, ego_size, bank, i, dyn, dt):
@@ -148,6 +187,9 @@ def plan(key, daa: DAAParams, bank, i, route, route_len, dyn: kin.DynamicsParams
             traj, start, last.t_trigger, ego_traj, ego_size, adv.size, bank.sdf, i, bank.sdf_origin[i],
             bank.sdf_res[i], dyn, dt, others, bank.agent_valid[i] & not_me[None],
         )  # fmt: skip
+        if not daa.keep_unavoidable:  # static: stress tests skip the fairness check
+            unfair = unavoidable(traj, last.t_trigger, ego_traj, ego_size, adv.size, dyn, dt)
+            reason = jnp.where((reason == Reason.OK) & unfair, Reason.UNAVOIDABLE, reason).astype(jnp.int32)
         possible = jnp.where(use_spawn, can_spawn, found)
         return adv, jnp.where(possible, reason, Reason.NO_TARGET)
 

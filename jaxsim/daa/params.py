@@ -79,6 +79,7 @@ class DAAParams:
     fallback: () int32 `Fallback` for envs where no vehicle qualifies.
     enabled (static): False skips all DAA code at trace time (zero cost; the default).
     budget (static): candidates tried per episode (1 = no resampling).
+    keep_unavoidable (static): keep plans no driver could avoid (`check.UNAVOIDABLE`).
     """
 
     behaviour: jnp.ndarray = 0
@@ -88,6 +89,7 @@ class DAAParams:
     fallback: jnp.ndarray = 0
     enabled: bool = struct.field(pytree_node=False, default=False)
     budget: int = struct.field(pytree_node=False, default=3)
+    keep_unavoidable: bool = struct.field(pytree_node=False, default=False)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -129,6 +131,7 @@ class DAAConfig:
     merge: KnobRanges = KnobRanges(lat_duration=(2.5, 4.0), final_gap=(2.0, 10.0), speed_offset=(-3.0, 0.0))
     fallback: str = "spawn"
     budget: int = 3
+    keep_unavoidable: bool = False  # stress tests: keep plans even full braking cannot avoid
 
     def __post_init__(self):
         if len(self.weights) != len(Behaviour):
@@ -167,6 +170,7 @@ def params_for(behaviour, knobs: Knobs, config: DAAConfig = DAAConfig()) -> DAAP
         fallback=jnp.asarray(Fallback[config.fallback.upper()], jnp.int32),
         enabled=True,
         budget=config.budget,
+        keep_unavoidable=config.keep_unavoidable,
     )
 
 
@@ -193,4 +197,5 @@ def sample_params(key, num_envs: int, config: DAAConfig = DAAConfig()) -> DAAPar
         fallback=jnp.full((num_envs,), Fallback[config.fallback.upper()], jnp.int32),
         enabled=True,
         budget=config.budget,
+        keep_unavoidable=config.keep_unavoidable,
     )

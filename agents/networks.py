@@ -224,6 +224,8 @@ class ActorCritic(nnx.Module):
         self.discrete = cfg.head == "discrete"
         n_out = spec.num_lat + spec.num_lon if self.discrete else 2
         self.num_lat = spec.num_lat
+        self.spec = spec
+        self.anchor_mask = bool(getattr(cfg, "anchor_mask", False)) and self.discrete
         self.actor = MLP(f, cfg.hidden, n_out, rngs, out_scale=0.01)
         self.critic = MLP(f, cfg.hidden, 2, rngs, out_scale=1.0)
         if not self.discrete:
@@ -235,10 +237,25 @@ class ActorCritic(nnx.Module):
         values = self.critic(z)
         perception = self.perception(z) if self.perception is not None else None
         if self.discrete:
-            return PolicyOutput(values=values, logits_lat=a[..., : self.num_lat], logits_lon=a[..., self.num_lat :],
-                                perception=perception)  # fmt: skip
+            lat, lon = a[..., : self.num_lat], a[..., self.num_lat :]
+            if self.anchor_mask:
+                lat, lon = mask_unreachable(lat, lon, obs, self.spec)
+            return PolicyOutput(values=values, logits_lat=lat, logits_lon=lon, perception=perception)
         log_std = jnp.broadcast_to(self.log_std[...], a.shape)
         return PolicyOutput(values=values, mean=a, log_std=log_std, perception=perception)
+
+
+MASK_PENALTY = 20.0  # logit units: a masked anchor keeps ~e^-20 of its weight (finite IL losses)
+
+
+def mask_unreachable(logits_lat, logits_lon, obs, spec: DiscreteActionSpec):
+    """Lower the logits of anchors unreachable from the observed speed (vector obs: the
+    ego speed is its first entry, scaled by `SPEED_SCALE`) by `MASK_PENALTY`."""
+    from jaxsim.actions import speed_anchor_masks
+    from jaxsim.observations import SPEED_SCALE
+
+    lat_ok, lon_ok = speed_anchor_masks(obs[..., 0] * SPEED_SCALE, spec)
+    return jnp.where(lat_ok, logits_lat, logits_lat - MASK_PENALTY), jnp.where(lon_ok, logits_lon, logits_lon - MASK_PENALTY)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -17,7 +17,9 @@ both heads or only the lateral one, `il_heads`), and a time-to-collision shaping
 longitudinal reward (`ttc_weight`): -ttc_weight * max(0, 1 - TTC / ttc_horizon) per
 decision for the nearest agent in (or predicted to enter) the ego's path ahead and the
 one behind (`ttc_shaping`), a dense warning before the sparse collision penalty (off by
-default, as RAD has no such term).
+default, as RAD has no such term), and RAD's RL:IL interleaving (`il_interleave` = N:
+after every N PPO updates, one IL update of `num_minibatches` behaviour-cloning steps
+on expert pairs; RAD uses 4:1), an alternative or complement to `il_coef`.
 """
 from __future__ import annotations
 
@@ -214,6 +216,35 @@ def make_learn(cfg, network, il_pairs=None, perception_coef: float = 0.0, il_as_
     return learn
 
 
+def make_il_phase(cfg, network, il_pairs):
+    """il_phase(params, key) -> (params, mean IL loss): `cfg.num_minibatches` steps of
+    Adam (lr `cfg.lr`, fresh moments each phase, so the Runner and its checkpoints keep
+    their shape) on batches of PPO-minibatch size drawn from `il_pairs`."""
+    if il_pairs is None:
+        raise ValueError("ppo.il_interleave > 0 needs IL pairs (enable il or ctg, or set ppo.il_interleave=0)")
+    from agents.il import il_loss
+
+    pairs = il_pairs.filtered()
+    mb_size = cfg.num_envs * cfg.num_steps // cfg.num_minibatches
+    opt = optax.chain(optax.clip_by_global_norm(cfg.max_grad_norm), optax.adam(cfg.lr, eps=1e-5))
+
+    def il_phase(params, key):
+        def body(carry, k):
+            p, o = carry
+            idx = jax.random.randint(k, (mb_size,), 0, pairs.valid.shape[0])
+            b = jax.tree.map(lambda x: x[idx], pairs)
+            loss, grads = jax.value_and_grad(
+                lambda q: il_loss(network, q, b.obs, b.action_discrete, b.action_continuous, _ILLossCfg(), heads="both")
+            )(p)
+            updates, o = opt.update(grads, o, p)
+            return (optax.apply_updates(p, updates), o), loss
+
+        (params, _), losses_ = jax.lax.scan(body, (params, opt.init(params)), jax.random.split(key, cfg.num_minibatches))
+        return params, losses_.mean()
+
+    return il_phase
+
+
 def rollout_metrics(traj: Transition, stats: dict, losses_: dict) -> dict:
     """Per-update metrics: per-episode means over the episodes that ended in the rollout,
     episode count, mean rewards per group and the mean losses."""
@@ -251,6 +282,7 @@ def make_ppo(cfg, env, network, batched_params: bool = False, il_pairs=None) -> 
     batch = cfg.num_envs * cfg.num_steps
     opt = make_optimizer(cfg)
     learn = make_learn(cfg, network, il_pairs)
+    il_phase = make_il_phase(cfg, network, il_pairs) if cfg.il_interleave > 0 else None
     apply = network.apply
 
     def init(key, params, env_params) -> Runner:
@@ -294,6 +326,11 @@ def make_ppo(cfg, env, network, batched_params: bool = False, il_pairs=None) -> 
         runner, traj, stats = rollout(runner, env_params)
         last_v = apply(runner.params, runner.obs).values
         params, opt_state, key, aux = learn(runner.params, runner.opt_state, runner.key, traj, last_v)
+        if il_phase is not None:  # RAD's interleaving: an IL update after every il_interleave-th PPO update
+            key, k_il = jax.random.split(key)
+            due = runner.update % cfg.il_interleave == cfg.il_interleave - 1
+            params, il_l = jax.lax.cond(due, il_phase, lambda p, k: (p, jnp.zeros(())), params, k_il)
+            aux = dict(aux, il_interleave=il_l)
         runner = runner.replace(params=params, opt_state=opt_state, key=key, update=runner.update + 1)
         return runner, rollout_metrics(traj, stats, aux)
 

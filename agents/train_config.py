@@ -37,10 +37,13 @@ class ScenarioConfig:
 
 @dataclass(frozen=True)
 class DAASettings:
-    """Dynamic adversary agents (jaxsim.daa): used in PPO rollouts, IL data and evaluation."""
+    """Dynamic adversary agents (jaxsim.daa): used in PPO rollouts, IL data and evaluation.
+    keep_unavoidable: keep adversary plans that even full braking from the logged ego
+    state cannot avoid (stress tests); False rejects them (reason `unavoidable`)."""
 
     enabled: bool = True
     behaviours: tuple = DAA_BEHAVIOURS
+    keep_unavoidable: bool = False
 
     def __post_init__(self):
         for b in self.behaviours:
@@ -49,13 +52,18 @@ class DAASettings:
 
 @dataclass(frozen=True)
 class CTGSettings:
-    """Cousin trajectories (jaxsim.ctg): extra IL pairs and cousin-route resets in PPO."""
+    """Cousin trajectories (jaxsim.ctg): extra IL pairs and, with `ppo_starts`, PPO
+    episodes that start on a precomputed cousin route (`jaxsim.ctg.reset`; the expert log
+    with probability `ppo_expert_share`)."""
 
     enabled: bool = True
     num_cousins: int = 4
+    ppo_starts: bool = False
+    ppo_expert_share: float = 0.25
 
     def __post_init__(self):
         check_range("ctg.num_cousins", self.num_cousins, 1, 64)
+        check_range("ctg.ppo_expert_share", self.ppo_expert_share, 0.0, 1.0)
 
 
 @dataclass(frozen=True)
@@ -64,7 +72,10 @@ class NetworkConfig:
     "impala" (camera images, `channels` per residual stage).
     head: "discrete" (RAD's decoupled anchor heads) or "continuous" (Gaussian [accel, steer]).
     perception_coef: weight of the camera networks' auxiliary loss predicting the
-    privileged vector observation from the image (IL and PPO; 0 = no perception head)."""
+    privileged vector observation from the image (IL and PPO; 0 = no perception head).
+    anchor_mask: push the discrete heads' logits of anchors the bicycle model cannot
+    reach from the observed speed far down (`jaxsim.actions.speed_anchor_masks`; needs
+    a vector observation)."""
 
     encoder: str = "mlp"
     head: str = "discrete"
@@ -74,6 +85,7 @@ class NetworkConfig:
     init_log_std: float = -0.5
     channels: tuple = (16, 32, 32)
     perception_coef: float = 0.0
+    anchor_mask: bool = False
 
     def __post_init__(self):
         check_choice("network.encoder", self.encoder, ("mlp", "attention", "cnn", "impala"))
@@ -158,6 +170,8 @@ class PPOConfig:
     ttc_horizon: float = 3.0  # s
     bootstrap_truncated: bool = True  # bootstrap V(final obs) at truncation
     progress_weight: float = 0.0  # reward shaping per metre of route progress
+    reward_collisions: str = "all"  # dynamic collisions penalised: all contacts, or at_fault (nuPlan classes)
+    il_interleave: int = 0  # RAD's RL:IL interleaving: after every N PPO updates one IL update (0 = off)
 
     def __post_init__(self):
         for name in ("num_envs", "num_steps", "num_updates", "updates_per_chunk", "epochs", "num_minibatches"):
@@ -168,6 +182,8 @@ class PPOConfig:
         for name in ("clip_lat", "clip_lon"):
             check_range(f"ppo.{name}", getattr(self, name), 0.0, 1.0)
         check_choice("ppo.il_heads", self.il_heads, ("both", "lat"))
+        check_choice("ppo.reward_collisions", self.reward_collisions, ("all", "at_fault"))
+        check_range("ppo.il_interleave", self.il_interleave, 0, 1000)
         check_range("ppo.ttc_horizon", self.ttc_horizon, 0.1, 60.0)
         for name in ("vf_coef", "ent_coef", "max_grad_norm", "aux_coef", "il_coef", "progress_weight", "ttc_weight"):
             check_range(f"ppo.{name}", getattr(self, name), 0.0, 1e6)
@@ -258,6 +274,9 @@ class TrainConfig:
             raise ConfigError("'network.head' discrete needs 'env.action_space' = 'discrete'")
         if self.network.head == "continuous" and self.env.action_space != "continuous":
             raise ConfigError("'network.head' continuous needs 'env.action_space' = 'continuous'")
+        if self.network.anchor_mask and (self.network.head != "discrete" or self.env.obs != "vector"):
+            raise ConfigError("'network.anchor_mask' needs 'network.head' = 'discrete' and 'env.obs' = 'vector' "
+                              "(the mask reads the ego speed from the vector observation)")  # fmt: skip
 
 
 def config_from_dict(data: dict) -> TrainConfig:

@@ -45,7 +45,9 @@ def build_banks(cfg: TrainConfig):
 
 def env_params_for(env: DrivingEnv, bank, cfg: TrainConfig):
     params = env.default_params(bank)
-    return params.replace(rewards=params.rewards.replace(progress_weight=jnp.float32(cfg.ppo.progress_weight)))
+    rewards = params.rewards.replace(progress_weight=jnp.float32(cfg.ppo.progress_weight),
+                                     at_fault_only=jnp.bool_(cfg.ppo.reward_collisions == "at_fault"))  # fmt: skip
+    return params.replace(rewards=rewards)
 
 
 def imitation_pairs(env, params, cfg: TrainConfig) -> il.Pairs:
@@ -122,13 +124,30 @@ def _dagger_round(cfg, env, params, network, seed_params, r, visited_pairs, pad_
     return pad_valid(both)
 
 
+def cousin_starts(cfg, env, params):
+    """(env, params) whose episodes start on CTG cousins when `ctg.ppo_starts`: a
+    `CousinResetWrapper` over a precomputed, shared cousin bank. The wrapper changes the
+    `reset_state` primitive, so PPO's pool resets (`venv.reset` in `agents.ppo`) and
+    every auto-reset start on a cousin too. Unchanged otherwise."""
+    if not (cfg.ctg.enabled and cfg.ctg.ppo_starts):
+        return env, params
+    from jaxsim.ctg.config import CTGConfig
+    from jaxsim.ctg.reset import CousinResetWrapper, build_cousin_bank, with_cousin_bank
+
+    ctg = CTGConfig(num_cousins=cfg.ctg.num_cousins)
+    cousins = build_cousin_bank(jax.random.PRNGKey(cfg.seed + 11), params, ctg, chunk=256)
+    return CousinResetWrapper(env, ctg, p_expert=cfg.ctg.ppo_expert_share), with_cousin_bank(params, cousins)
+
+
 def train_ppo(cfg, env, params, network, init_p, out, logger, il_pairs=None, stop_after=None):
     from agents.ppo import make_ppo
 
+    env, params = cousin_starts(cfg, env, params)
     ppo = make_ppo(cfg.ppo, env, network, batched_params=True, il_pairs=il_pairs)
     keys = _seed_keys(cfg)
     behaviours = cfg.daa.behaviours if (cfg.daa.enabled and adversaries.daa_available()) else ()
-    env_params = adversaries.with_daa(params, cfg.ppo.num_envs, behaviours, jax.random.PRNGKey(cfg.seed + 7))
+    env_params = adversaries.with_daa(params, cfg.ppo.num_envs, behaviours, jax.random.PRNGKey(cfg.seed + 7),
+                                      keep_unavoidable=cfg.daa.keep_unavoidable)  # fmt: skip
     runner = jax.vmap(ppo.init, in_axes=(0, 0, None))(jax.vmap(lambda k: jax.random.fold_in(k, 2))(keys), init_p, env_params)
     chunk = jax.jit(jax.vmap(ppo.chunk, in_axes=(0, None)))
     n_chunks = -(-cfg.ppo.num_updates // cfg.ppo.updates_per_chunk)
@@ -198,7 +217,7 @@ def run_training(cfg: TrainConfig, out: str, stop_after: int | None = None, bank
             policies["IL"] = il_params
             start = il_params
         if cfg.ppo.enabled and cfg.ppo.num_updates > 0:
-            if il_pairs is None and cfg.ppo.il_coef > 0:
+            if il_pairs is None and (cfg.ppo.il_coef > 0 or cfg.ppo.il_interleave > 0):
                 il_pairs = imitation_pairs(env, params, cfg)
             t = time.perf_counter()
             rl_params, rate = train_ppo(cfg, env, params, network, start, out, logger, il_pairs, stop_after)

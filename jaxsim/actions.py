@@ -90,6 +90,28 @@ def nearest_anchor(displacement: jnp.ndarray, spec: DiscreteActionSpec) -> jnp.n
     ).astype(jnp.int32)
 
 
+def speed_anchor_masks(speed, spec: DiscreteActionSpec = DiscreteActionSpec(), p: DynamicsParams = DynamicsParams()):
+    """Anchors the bicycle model can reach from `speed` (...,) m/s within the horizon:
+    (lat_ok (..., num_lat), lon_ok (..., num_lon)) bool, one per decoupled head.
+
+    Longitudinal: the displacement lies between full braking (to a stop) and full
+    acceleration; lateral: |lat| within what the steering limit bends that farthest arc
+    to (0.5 * max_curvature * arc^2). Both widened by one anchor spacing + 10% so the
+    anchor nearest a reachable point always stays (expert labels, rounding).
+    """
+    h = spec.horizon
+    v = jnp.asarray(speed, jnp.float32)[..., None]
+    stop = v / p.max_decel
+    lo = jnp.where(stop > h, v * h - 0.5 * p.max_decel * h * h, 0.5 * v * stop)
+    hi = v * h + 0.5 * p.max_accel * h * h
+    lon, lat = jnp.asarray(spec.lon_values()), jnp.asarray(spec.lat_values())
+    tol_lon = 1.1 * (spec.lon_range[1] - spec.lon_range[0]) / max(spec.num_lon - 1, 1)
+    tol_lat = 1.1 * (spec.lat_range[1] - spec.lat_range[0]) / max(spec.num_lat - 1, 1)
+    lon_ok = (lon >= lo - tol_lon) & (lon <= hi + tol_lon)
+    lat_ok = jnp.abs(lat) <= 0.5 * p.max_curvature * hi * hi + tol_lat
+    return lat_ok, lon_ok
+
+
 @functools.lru_cache(maxsize=8)
 def reachable_mask(
     spec: DiscreteActionSpec = DiscreteActionSpec(),

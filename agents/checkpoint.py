@@ -6,6 +6,10 @@ so a resumed run continues bit for bit. `save_policy` / `load_policy` write and 
 policy directory (params + `policy.json` with the network and env config) that
 `reconrl eval --checkpoint` understands.
 
+Training state may be sharded over a device mesh (`agents.sharding`): orbax writes each
+array's shards, and a restore takes the target's shardings, so the device count may
+change between save and resume.
+
 Integrity: every save records a sha256 over the saved arrays (dtype, shape and bytes of
 each leaf, in tree order), in `policy.json` ("params_sha256", with each leaf's shape and
 dtype under "params_spec") or in `reconrl_sha256.json` inside a training step's folder.
@@ -34,10 +38,13 @@ class CheckpointError(ValueError):
 
 
 def tree_sha256(tree) -> str:
-    """sha256 over every leaf's dtype, shape and bytes, in tree order (host copy)."""
+    """sha256 over every leaf's dtype, shape and bytes, in tree order (host copy of the
+    global value: the same for any sharding, so a run saved on N devices checks on M)."""
+    from agents.sharding import host_value
+
     h = hashlib.sha256()
     for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
-        a = np.ascontiguousarray(np.asarray(leaf))
+        a = np.ascontiguousarray(host_value(leaf))
         h.update(f"{jax.tree_util.keystr(path)}|{a.dtype.str}|{a.shape}|".encode())
         h.update(a.tobytes())
     return h.hexdigest()
@@ -64,6 +71,13 @@ def check_finite_tree(tree, where: str) -> None:
                 raise CheckpointError(f"{where}: parameter {jax.tree_util.keystr(path)} has {bad} NaN/inf value(s); the file is damaged or the run diverged")
 
 
+def _stand_in_empty(tree):
+    """orbax refuses zero-size arrays (e.g. the (N, 0) traffic state of non-reactive
+    actors). They carry no data: save a one-element stand-in of the same dtype, and on
+    restore take the (empty) array back from the target."""
+    return jax.tree.map(lambda x: np.zeros((1,), np.dtype(x.dtype)) if np.size(x) == 0 else x, tree)
+
+
 class TrainCheckpoints:
     """Step-indexed checkpoints of one training phase under `directory`."""
 
@@ -85,15 +99,17 @@ class TrainCheckpoints:
         """
         from jaxsim.io_utils import write_json
 
-        self.manager.save(step, args=ocp.args.StandardSave(tree))
+        self.manager.save(step, args=ocp.args.StandardSave(_stand_in_empty(tree)))
         self.manager.wait_until_finished()
         step_dir = os.path.join(self.directory, str(step))
-        if os.path.isdir(step_dir):
+        if os.path.isdir(step_dir) and jax.process_index() == 0:  # one writer when several processes save
             write_json(os.path.join(step_dir, STEP_CHECKSUM), {"sha256": tree_sha256(tree)})
 
     def restore(self, target, step: int | None = None):
         """Restore the checkpoint `step` (default latest) into the structure of `target`.
 
+        Arrays come back with the shardings of `target`'s arrays (orbax reads each device's
+        slice), so a state saved on one mesh restores onto another, or onto one device.
         Raises CheckpointError naming the step folder when orbax cannot read it or the
         restored arrays do not match the recorded checksum.
         """
@@ -101,9 +117,10 @@ class TrainCheckpoints:
         if step is None:
             raise FileNotFoundError(f"no checkpoint under {self.directory}")
         where = os.path.join(self.directory, str(step))
-        abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
+        abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, _stand_in_empty(target))
         try:
             out = self.manager.restore(step, args=ocp.args.StandardRestore(abstract))
+            out = jax.tree.map(lambda got, want: want if np.size(want) == 0 else got, out, target)
         except Exception as err:  # orbax/TensorStore errors span many lines: one line, with the path
             raise CheckpointError(f"training checkpoint {where} cannot be read ({_first_line(err)}); "
                                   f"delete that folder to resume from the previous one, or use --fresh") from None  # fmt: skip

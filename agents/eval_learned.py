@@ -30,15 +30,36 @@ def _compiled(env, apply, discrete: bool, num_steps: int):
         policy = lambda venv: _greedy(apply, net_params, env_params.dynamics, discrete)  # noqa: E731
         return episode_metrics(env, env_params, policy, ids, key, num_steps, batched_params=True)
 
-    return jax.jit(jax.vmap(one_seed, in_axes=(0, None, None, None)))
+    return jax.vmap(one_seed, in_axes=(0, None, None, None))
 
 
-def rollout_learned(env, network, seed_params, env_params, scenario_ids, key) -> dict:
+def rollout_learned(env, network, seed_params, env_params, scenario_ids, key, mesh=None) -> dict:
     """Per-episode metrics (dict of (S, E) numpy arrays) for S seeds' params (leading axis)
-    on E episodes; `env_params` batched over the E episodes (see `agents.adversaries`)."""
+    on E episodes; `env_params` batched over the E episodes (see `agents.adversaries`).
+    mesh: shard the episodes over its devices when their number divides E (else, and
+    without a mesh, one device)."""
     ids = np.asarray(scenario_ids, np.int32)
     fn = _compiled(env, network.apply, network.discrete, episode_steps(env, env_params))
-    return jax.tree.map(np.asarray, fn(seed_params, env_params, ids, key))
+    if mesh is None or ids.size % mesh.devices.size:
+        return jax.tree.map(np.asarray, _jitted(fn)(seed_params, env_params, ids, key))
+    from agents.sharding import env_params_shardings, env_sharded, put, replicated, tree_shardings
+
+    rep = replicated(mesh)
+    shardings = (tree_shardings(seed_params, rep), env_params_shardings(mesh, env_params), env_sharded(mesh), rep)
+    args = put((seed_params, env_params, ids, key), shardings)
+    out = _jitted(fn, mesh)(*args)  # per-episode metrics come back replicated (host-readable on every process)
+    return jax.tree.map(np.asarray, out)
+
+
+@functools.lru_cache(maxsize=16)
+def _jitted(fn, mesh=None):
+    """jit of a rollout; on a mesh its outputs are replicated (the input shardings come
+    with the global arrays `put` built)."""
+    if mesh is None:
+        return jax.jit(fn)
+    from agents.sharding import replicated
+
+    return jax.jit(fn, out_shardings=replicated(mesh))
 
 
 @functools.lru_cache(maxsize=16)

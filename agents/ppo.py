@@ -33,6 +33,7 @@ from flax import struct
 
 from agents import losses
 from agents import policies as pol
+from agents.sharding import env_constraint
 from jaxsim.metrics import finalize
 from jaxsim.wrappers import VmapWrapper, params_axes
 
@@ -121,7 +122,7 @@ def make_optimizer(cfg):
     return optax.chain(optax.clip_by_global_norm(cfg.max_grad_norm), optax.adam(lr, eps=1e-5))
 
 
-def make_learn(cfg, network, il_pairs=None, perception_coef: float = 0.0, il_as_argument: bool = False):
+def make_learn(cfg, network, il_pairs=None, perception_coef: float = 0.0, il_as_argument: bool = False, mesh=None):
     """The PPO update from one collected rollout, shared by the jitted vector trainer and
     the camera trainer (whose rollout renders in torch between jitted calls).
 
@@ -131,7 +132,9 @@ def make_learn(cfg, network, il_pairs=None, perception_coef: float = 0.0, il_as_
     perception_coef > 0 adds the camera networks' perception loss (mean squared error
     of `PolicyOutput.perception` against `traj.privileged`). il_as_argument: the IL
     regulariser's pairs come as learn's last argument instead of `il_pairs` (large
-    camera pairs must not be captured as constants of the jitted program).
+    camera pairs must not be captured as constants of the jitted program). mesh: a
+    `jax.sharding.Mesh` to pin each minibatch's rows to (data-parallel gradients, see
+    `agents.sharded_ppo`); None leaves the single-device program as it was.
     """
     discrete = network.discrete
     batch = cfg.num_envs * cfg.num_steps
@@ -142,6 +145,7 @@ def make_learn(cfg, network, il_pairs=None, perception_coef: float = 0.0, il_as_
             raise ValueError("ppo.il_coef > 0 needs IL pairs (enable il or ctg, or set ppo.il_coef=0)")
         il_pairs = il_pairs.filtered()
     apply = network.apply
+    pin = env_constraint(mesh)
 
     def loss_fn(params, mb, il_batch):
         out = apply(params, mb["obs"])
@@ -199,6 +203,7 @@ def make_learn(cfg, network, il_pairs=None, perception_coef: float = 0.0, il_as_
             def minibatch(carry, xs):
                 params, opt_state = carry
                 mb, k = xs
+                mb = pin(mb)  # rows over devices: XLA reduces the gradients across them
                 il_batch = None
                 if cfg.il_coef > 0:
                     idx = jax.random.randint(k, (mb_size,), 0, pairs.valid.shape[0])
@@ -269,10 +274,11 @@ def episode_stats(done, ep_ret, episode) -> dict:
     }
 
 
-def make_ppo(cfg, env, network, batched_params: bool = False, il_pairs=None) -> PPO:
+def make_ppo(cfg, env, network, batched_params: bool = False, il_pairs=None, mesh=None) -> PPO:
     """Build the PPO functions for `env` (a DrivingEnv) and `network` (agents.networks.Network).
 
     il_pairs: `agents.il.Pairs` for the IL regulariser (needed when cfg.il_coef > 0).
+    mesh: shard the env batch over this device mesh (`agents.sharded_ppo` jits it).
     """
     # Auto-reset from a pool drawn once per rollout (not at every step as AutoResetWrapper
     # does): a reset with DAA plans adversary candidates, far dearer than a step. An env
@@ -281,8 +287,9 @@ def make_ppo(cfg, env, network, batched_params: bool = False, il_pairs=None) -> 
     discrete = network.discrete
     batch = cfg.num_envs * cfg.num_steps
     opt = make_optimizer(cfg)
-    learn = make_learn(cfg, network, il_pairs)
+    learn = make_learn(cfg, network, il_pairs, mesh=mesh)
     il_phase = make_il_phase(cfg, network, il_pairs) if cfg.il_interleave > 0 else None
+    pin = env_constraint(mesh)
     apply = network.apply
 
     def init(key, params, env_params) -> Runner:
@@ -304,8 +311,7 @@ def make_ppo(cfg, env, network, batched_params: bool = False, il_pairs=None) -> 
             done = term | trunc
             episode = jax.vmap(finalize)(final_state.metrics)
             pick = lambda r, s: jnp.where(done.reshape((-1,) + (1,) * (s.ndim - 1)), r, s)  # noqa: E731
-            state2 = jax.tree.map(pick, pool_state, final_state)
-            obs2 = pick(pool_obs, final_obs)
+            state2, obs2 = pin((jax.tree.map(pick, pool_state, final_state), pick(pool_obs, final_obs)))
             rewards = step_rewards(cfg, env, info, final_state, env_params, batched_params)
             final_v = apply(params, final_obs).values if cfg.bootstrap_truncated else jnp.zeros_like(out.values)
             ep_ret = ep_ret + rewards[:, 0] + rewards[:, 1] * cfg.decoupled

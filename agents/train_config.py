@@ -241,6 +241,28 @@ class RenderConfig:
 
 
 @dataclass(frozen=True)
+class ParallelConfig:
+    """Where training runs (section `train`; execution only: changing it never changes
+    the algorithm, and a run resumes under other values). devices: "all" or "N", the
+    first N devices of all processes (`agents.sharding`); the env batch (`ppo.num_envs`)
+    is sharded over them, parameters replicated. "1" on one process is today's
+    single-device program. Several processes (hosts): coordinator_address
+    ("host:port" of process 0), num_processes, process_id, each falling back to
+    JAX_COORDINATOR_ADDRESS / JAX_NUM_PROCESSES / JAX_PROCESS_ID when unset ("", 0, -1)."""
+
+    devices: str = "1"
+    coordinator_address: str = ""
+    num_processes: int = 0
+    process_id: int = -1
+
+    def __post_init__(self):
+        if self.devices != "all" and not (self.devices.isdigit() and int(self.devices) >= 1):
+            raise ConfigError(f"'train.devices' is {self.devices!r}; allowed: all or a whole number >= 1")
+        check_range("train.num_processes", self.num_processes, 0, 100_000)
+        check_range("train.process_id", self.process_id, -1, 100_000)
+
+
+@dataclass(frozen=True)
 class LogConfig:
     progress: bool = True
     tensorboard: bool = False
@@ -262,6 +284,7 @@ class TrainConfig:
     eval: EvalConfig = EvalConfig()
     log: LogConfig = LogConfig()
     render: RenderConfig = RenderConfig()
+    train: ParallelConfig = ParallelConfig()
 
     def __post_init__(self):
         check_range("seeds", self.seeds, 1, 1024)
@@ -277,11 +300,28 @@ class TrainConfig:
         if self.network.anchor_mask and (self.network.head != "discrete" or self.env.obs != "vector"):
             raise ConfigError("'network.anchor_mask' needs 'network.head' = 'discrete' and 'env.obs' = 'vector' "
                               "(the mask reads the ego speed from the vector observation)")  # fmt: skip
+        if self.train.devices != "all" and self.ppo.num_envs % int(self.train.devices):
+            raise ConfigError(f"'train.devices' ({self.train.devices}) must divide 'ppo.num_envs' ({self.ppo.num_envs}): "
+                              "each device steps an equal share of the envs")  # fmt: skip
+        if self.env.obs == "camera" and self.train.devices != "1":
+            raise ConfigError(f"'train.devices' is {self.train.devices!r}, but camera training (env.obs: camera) runs "
+                              "on one device (its torch renderer is not sharded); set train.devices: 1")  # fmt: skip
 
 
 def config_from_dict(data: dict) -> TrainConfig:
     """Validate a nested dict over the defaults (sections given in part keep the rest)."""
-    return dataclass_from_dict(TrainConfig, _merge(config_to_dict(TrainConfig()), _coerce(data or {})))
+    return dataclass_from_dict(TrainConfig, _merge(config_to_dict(TrainConfig()), _devices_as_text(_coerce(data or {}))))
+
+
+def _devices_as_text(data: dict) -> dict:
+    """`train.devices` is "all" or a count: YAML (and `_coerce`) read `4` as a number."""
+    train = data.get("train")
+    if isinstance(train, dict) and isinstance(train.get("devices"), (int, float)) and not isinstance(train["devices"], bool):
+        d = train["devices"]
+        if d != int(d):
+            raise ConfigError(f"'train.devices' is {d!r}; allowed: all or a whole number >= 1")
+        data = dict(data, train=dict(train, devices=str(int(d))))
+    return data
 
 
 def _merge(base: dict, over: dict) -> dict:

@@ -139,17 +139,27 @@ def cousin_starts(cfg, env, params):
     return CousinResetWrapper(env, ctg, p_expert=cfg.ctg.ppo_expert_share), with_cousin_bank(params, cousins)
 
 
-def train_ppo(cfg, env, params, network, init_p, out, logger, il_pairs=None, stop_after=None):
+def train_ppo(cfg, env, params, network, init_p, out, logger, il_pairs=None, stop_after=None, mesh=None):
+    """PPO from `init_p` (S seeds); with a `mesh` the env batch is sharded over its
+    devices (`agents.sharded_ppo`), else today's single-device program. Returns
+    (params as host arrays when sharded, env-steps/s)."""
     from agents.ppo import make_ppo
 
     env, params = cousin_starts(cfg, env, params)
-    ppo = make_ppo(cfg.ppo, env, network, batched_params=True, il_pairs=il_pairs)
+    ppo = make_ppo(cfg.ppo, env, network, batched_params=True, il_pairs=il_pairs, mesh=mesh)
     keys = _seed_keys(cfg)
     behaviours = cfg.daa.behaviours if (cfg.daa.enabled and adversaries.daa_available()) else ()
     env_params = adversaries.with_daa(params, cfg.ppo.num_envs, behaviours, jax.random.PRNGKey(cfg.seed + 7),
                                       keep_unavoidable=cfg.daa.keep_unavoidable)  # fmt: skip
-    runner = jax.vmap(ppo.init, in_axes=(0, 0, None))(jax.vmap(lambda k: jax.random.fold_in(k, 2))(keys), init_p, env_params)
-    chunk = jax.jit(jax.vmap(ppo.chunk, in_axes=(0, None)))
+    init_keys = jax.vmap(lambda k: jax.random.fold_in(k, 2))(keys)
+    if mesh is None:
+        runner = jax.vmap(ppo.init, in_axes=(0, 0, None))(init_keys, init_p, env_params)
+        chunk = jax.jit(jax.vmap(ppo.chunk, in_axes=(0, None)))
+    else:
+        from agents.sharded_ppo import shard_ppo
+
+        sp = shard_ppo(ppo, mesh, init_keys, init_p, env_params, cfg.ppo.num_envs)
+        runner, env_params, chunk = sp.runner, sp.env_params, sp.chunk
     n_chunks = -(-cfg.ppo.num_updates // cfg.ppo.updates_per_chunk)
     units = cfg.ppo.updates_per_chunk * ppo.env_steps_per_update * cfg.seeds
 
@@ -162,11 +172,12 @@ def train_ppo(cfg, env, params, network, init_p, out, logger, il_pairs=None, sto
         "ppo", os.path.join(out, "ckpt", "ppo"), runner, lambda r: chunk(r, env_params), n_chunks, units,
         "env_steps", logger, cfg.log.progress, stop_after, summary,
     )  # fmt: skip
-    return runner.params, rate
+    return (runner.params if mesh is None else jax.tree.map(np.asarray, runner.params)), rate
 
 
-def evaluate_policies(cfg, env, heldout_params, network, policies: dict) -> dict:
-    """{condition: {policy name: aggregate_seeds(...)}} on every held-out scenario."""
+def evaluate_policies(cfg, env, heldout_params, network, policies: dict, mesh=None) -> dict:
+    """{condition: {policy name: aggregate_seeds(...)}} on every held-out scenario
+    (episodes sharded over `mesh` where it divides them)."""
     from agents.eval_learned import evaluate_suite, rollout_learned
 
     key = jax.random.PRNGKey(cfg.eval.seed)
@@ -174,7 +185,7 @@ def evaluate_policies(cfg, env, heldout_params, network, policies: dict) -> dict
     behaviours = [beh[0] for _, beh in conditions if beh]
     out: dict = {}
     for name, p in policies.items():
-        rows = evaluate_suite(lambda env_p, ids, k: rollout_learned(env, network, p, env_p, ids, k), heldout_params, behaviours, key)
+        rows = evaluate_suite(lambda env_p, ids, k: rollout_learned(env, network, p, env_p, ids, k, mesh), heldout_params, behaviours, key)
         for row, agg in rows.items():
             out.setdefault(row, {})[name] = agg
     return out
@@ -191,15 +202,18 @@ def run_training(cfg: TrainConfig, out: str, stop_after: int | None = None, bank
 
         return run_camera_training(cfg, out, stop_after, banks)
     from agents.report import comparison_markdown, write_results
+    from agents.sharding import mesh_for
 
     t0 = time.perf_counter()
+    mesh = mesh_for(cfg.train, cfg.ppo.num_envs)  # None: one device, today's program unchanged
     train_bank, heldout_bank = banks if banks is not None else build_banks(cfg)
     env = DrivingEnv(cfg.env)
     params = env_params_for(env, train_bank, cfg)
     obs_shape = env.observation_shape(params)
     network = make_network(cfg.network, cfg.env, obs_shape, jax.random.PRNGKey(cfg.seed))
     params0 = init_params(cfg.network, cfg.env, obs_shape, _seed_keys(cfg))
-    logger = RunLogger(out, cfg.log.tensorboard)
+    rank = jax.process_index()  # several processes share `out`: each logs to its own files
+    logger = RunLogger(out if rank == 0 else os.path.join(out, f"process{rank}"), cfg.log.tensorboard)
     results: dict = {"config": config_to_dict(cfg), "timing": {}}
     policies: dict = {}
     il_pairs = None
@@ -220,7 +234,7 @@ def run_training(cfg: TrainConfig, out: str, stop_after: int | None = None, bank
             if il_pairs is None and (cfg.ppo.il_coef > 0 or cfg.ppo.il_interleave > 0):
                 il_pairs = imitation_pairs(env, params, cfg)
             t = time.perf_counter()
-            rl_params, rate = train_ppo(cfg, env, params, network, start, out, logger, il_pairs, stop_after)
+            rl_params, rate = train_ppo(cfg, env, params, network, start, out, logger, il_pairs, stop_after, mesh)
             results["timing"]["ppo_s"] = time.perf_counter() - t
             results["ppo_env_steps_per_s"] = rate
             save_policy(os.path.join(out, "policy_rl"), rl_params, policy_meta(cfg, obs_shape, "rl"))
@@ -228,7 +242,7 @@ def run_training(cfg: TrainConfig, out: str, stop_after: int | None = None, bank
         if cfg.eval.enabled and policies:
             t = time.perf_counter()
             heldout_params = env_params_for(env, heldout_bank, cfg)
-            results["eval"] = evaluate_policies(cfg, env, heldout_params, network, policies)
+            results["eval"] = evaluate_policies(cfg, env, heldout_params, network, policies, mesh)
             results["timing"]["eval_s"] = time.perf_counter() - t
             if cfg.eval.videos:
                 from agents.video import write_videos

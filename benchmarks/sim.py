@@ -7,6 +7,10 @@ Each configuration runs `--steps` env steps inside one jitted `lax.scan` (so Pyt
 dispatch is not measured), after one warm-up call that compiles; the median of
 `--repeats` timed calls is reported. Memory per env is the size of the state (and
 observation) pytree divided by the number of envs.
+
+`--devices 1,2,4,8` shards the env batch over a mesh of the first D devices
+(`agents.sharding`, params and bank replicated) and adds env-steps/s per device and the
+scaling efficiency (per-device rate / the first D's, same settings) to each row.
 """
 from __future__ import annotations
 
@@ -23,6 +27,8 @@ def add_arguments(p) -> None:
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--scenarios", type=int, default=64, help="procedural scenarios in the bank")
     p.add_argument("--traffic", default="log", help="comma-separated traffic actors: log, idm (default %(default)s)")
+    p.add_argument("--devices", default="", help="comma-separated device counts (or all) to shard the envs over; "
+                   "empty: one device, no mesh")
     p.add_argument("--final-obs", default="1", help="comma-separated 1/0: auto-reset keeps the final observation")
 
 
@@ -81,7 +87,7 @@ def run(args) -> dict:
             continue
         for num_agents in map(int, args.agents.split(",")):
             bank = resize_agents(base, num_agents)
-            for n in map(int, args.envs.split(",")):
+            for n, d in [(n, d) for n in map(int, args.envs.split(",")) for d in (args.devices.split(",") if args.devices else [""])]:
                 env = VmapWrapper(AutoResetWrapper(DrivingEnv(EnvConfig(obs=obs_type, traffic=traffic)), bool(final_obs)), n)
                 params = env.default_params(bank)
                 action = jnp.tile(jnp.array([30, 20], jnp.int32), (n, 1))
@@ -95,8 +101,17 @@ def run(args) -> dict:
                     (state, acc), _ = jax.lax.scan(body, (state, jnp.zeros(())), jax.random.split(key, args.steps))
                     return state, acc
 
-                run_fn = jax.jit(rollout, donate_argnums=(1,))
-                obs, state = jax.jit(env.reset)(jax.random.PRNGKey(0), params)
+                run_fn, reset_fn = jax.jit(rollout, donate_argnums=(1,)), jax.jit(env.reset)
+                devices = 0
+                if d:  # env batch over a mesh: state sharded, params and bank replicated
+                    from agents.sharding import env_sharded, make_mesh, put, replicated, resolve_devices, tree_shardings
+
+                    devices = resolve_devices(d.strip(), n, "--envs")
+                    mesh = make_mesh(devices)
+                    params = put(params, tree_shardings(params, replicated(mesh)))
+                    reset_fn = jax.jit(env.reset, out_shardings=env_sharded(mesh))
+                    run_fn = jax.jit(rollout, donate_argnums=(1,), out_shardings=(env_sharded(mesh), replicated(mesh)))
+                obs, state = reset_fn(jax.random.PRNGKey(0), params)
                 obs_dim = int(np.prod(obs.shape[1:]))
                 mem = sum(x.nbytes for x in jax.tree.leaves(state)) + obs.nbytes
                 state, acc = run_fn(jax.random.PRNGKey(1), state, params)
@@ -117,10 +132,15 @@ def run(args) -> dict:
                     "bytes_per_env": mem / n, "floor_bytes_per_env_step": nbytes,
                     "achieved_GBps_at_floor_bytes": rate * nbytes / 1e9, "compilations": cache,
                 }  # fmt: skip
+                if devices:
+                    row.update(devices=devices, env_steps_per_s_per_device=rate / devices)
+                    same = [r for r in rows if r.get("devices") and all(r[k] == row[k] for k in ("obs", "traffic", "final_obs", "envs", "agents"))]
+                    row["scaling_efficiency"] = row["env_steps_per_s_per_device"] / (same or [row])[0]["env_steps_per_s_per_device"]
                 rows.append(row)
                 print(
                     f"obs={obs_type:6s} traffic={traffic:3s} final_obs={final_obs} envs={n:6d} agents={num_agents:3d}  {rate / 1e6:9.2f} M env-steps/s  "
-                    f"mem/env={mem / n:7.0f} B  floor bytes/step={nbytes}  compiles={cache}",
+                    f"mem/env={mem / n:7.0f} B  floor bytes/step={nbytes}  compiles={cache}"
+                    + (f"  devices={devices} efficiency={row['scaling_efficiency']:.2f}" if devices else ""),
                     flush=True,
                 )
                 del state
@@ -130,7 +150,7 @@ def run(args) -> dict:
 
 def _add_slowdown(rows: list) -> None:
     """IDM rows: `slowdown_vs_log` = log-replay rate / IDM rate at the same settings."""
-    key = lambda r: (r["obs"], r["final_obs"], r["envs"], r["agents"])  # noqa: E731
+    key = lambda r: (r["obs"], r["final_obs"], r["envs"], r["agents"], r.get("devices"))  # noqa: E731
     log = {key(r): r["env_steps_per_s"] for r in rows if r["traffic"] == "log"}
     for r in rows:
         if r["traffic"] == "idm" and key(r) in log:

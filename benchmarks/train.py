@@ -5,6 +5,14 @@ number of envs, with the vector observation or (`--obs camera`) from 3DGS pixels
     reconrl bench train --num-envs 4096 --json out.json          # GPU machine
     reconrl bench train --num-envs 64 --updates 4 --scenarios 16  # quick CPU check
     reconrl bench train --obs camera --num-envs 1024 --width 128 --height 128 --gaussians 200000
+    reconrl bench train --num-envs 16384 --devices 1 --compare-unsharded   # mesh overhead on one GPU
+    reconrl bench train --num-envs 16384 --devices 1,2,4,8                  # scaling over a host's GPUs
+
+`--devices` runs the sharded trainer (`agents.sharded_ppo`, env batch over a mesh of the
+first D devices, same global batch) for each D and reports env-steps/s per device and the
+scaling efficiency (per-device rate / the smallest D's per-device rate).
+`--compare-unsharded` also times today's single-device program and reports the sharded
+path's cost against it (`sharded_overhead` = unsharded rate / sharded rate at D=1, - 1).
 """
 from __future__ import annotations
 
@@ -21,6 +29,11 @@ def add_arguments(p) -> None:
     p.add_argument("--daa", action="store_true", help="DAA adversaries on (all behaviours)")
     p.add_argument("--seeds", type=int, default=1, help="seeds trained at once (jax.vmap)")
     p.add_argument("--obs", choices=("vector", "camera"), default="vector", help="observation the policy sees")
+    p.add_argument("--devices", default="", help="comma-separated device counts for the sharded trainer "
+                   "(e.g. 1,2,4,8 or all); empty: today's single-device program only")
+    p.add_argument("--compare-unsharded", action="store_true",
+                   help="with --devices: also time the single-device program and report the sharded path's overhead")
+    p.add_argument("--repeats", type=int, default=1, help="timed chunks per configuration (median reported)")
     from benchmarks.train_camera import add_camera_arguments
 
     add_camera_arguments(p)
@@ -31,8 +44,6 @@ def run(args) -> dict:
         from benchmarks.train_camera import run_camera
 
         return run_camera(args)
-    import time
-
     import jax
     import numpy as np
 
@@ -57,23 +68,66 @@ def run(args) -> dict:
     env_params = adversaries.with_daa(params, args.num_envs, behaviours, jax.random.PRNGKey(1))
     keys = jax.random.split(jax.random.PRNGKey(0), args.seeds)
     p0 = init_params(cfg.network, cfg.env, obs_shape, keys)
-    runner = jax.vmap(ppo.init, in_axes=(0, 0, None))(keys, p0, env_params)
-    chunk = jax.jit(jax.vmap(ppo.chunk, in_axes=(0, None)))
-    t0 = time.perf_counter()
-    runner, m = chunk(runner, env_params)
-    jax.block_until_ready(m)
-    compile_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    runner, m = chunk(runner, env_params)
-    jax.block_until_ready(m)
-    dt = time.perf_counter() - t0
     steps = args.updates * ppo.env_steps_per_update * args.seeds
     res = {
         "num_envs": args.num_envs, "seeds": args.seeds, "num_steps": args.num_steps, "updates": args.updates,
         "epochs": args.epochs, "minibatches": args.minibatches, "hidden": args.hidden, "substeps": args.substeps,
-        "daa": bool(args.daa), "obs_dim": int(np.prod(obs_shape)), "first_chunk_s": compile_s, "timed_s": dt,
-        "env_steps_per_s": steps / dt, "sim_steps_per_s": steps * args.substeps / dt,
+        "daa": bool(args.daa), "obs_dim": int(np.prod(obs_shape)),
     }  # fmt: skip
-    print(f"PPO: {res['env_steps_per_s']:,.0f} env-steps/s ({res['sim_steps_per_s']:,.0f} log steps/s) "
-          f"with {args.num_envs} envs x {args.seeds} seed(s); first chunk (compile) {compile_s:.1f} s")  # fmt: skip
+    if not args.devices or args.compare_unsharded:
+        runner = jax.vmap(ppo.init, in_axes=(0, 0, None))(keys, p0, env_params)
+        chunk = jax.jit(jax.vmap(ppo.chunk, in_axes=(0, None)))
+        compile_s, dt = _time_chunks(chunk, runner, env_params, args.repeats)
+        res.update(first_chunk_s=compile_s, timed_s=dt, env_steps_per_s=steps / dt, sim_steps_per_s=steps * args.substeps / dt)
+        print(f"PPO: {res['env_steps_per_s']:,.0f} env-steps/s ({res['sim_steps_per_s']:,.0f} log steps/s) "
+              f"with {args.num_envs} envs x {args.seeds} seed(s); first chunk (compile) {compile_s:.1f} s")  # fmt: skip
+    if args.devices:
+        res["sharded"] = _sharded_rows(args, cfg, env, net, keys, p0, env_params, steps)
+        if args.compare_unsharded and res["sharded"][0]["devices"] == 1:
+            res["sharded_overhead"] = res["env_steps_per_s"] / res["sharded"][0]["env_steps_per_s"] - 1.0
+            print(f"sharded path on 1 device costs {100 * res['sharded_overhead']:+.1f}% against the single-device program")
     return res
+
+
+def _time_chunks(chunk, runner, env_params, repeats: int):
+    """(first call incl. compile, median of `repeats` timed calls) in seconds."""
+    import time
+
+    import jax
+    import numpy as np
+
+    t0 = time.perf_counter()
+    runner, m = chunk(runner, env_params)
+    jax.block_until_ready(m)
+    compile_s = time.perf_counter() - t0
+    times = []
+    for _ in range(max(repeats, 1)):
+        t0 = time.perf_counter()
+        runner, m = chunk(runner, env_params)
+        jax.block_until_ready(m)
+        times.append(time.perf_counter() - t0)
+    return compile_s, float(np.median(times))
+
+
+def _sharded_rows(args, cfg, env, net, keys, p0, env_params, steps) -> list:
+    """One row per device count: env-steps/s in total and per device, scaling efficiency."""
+    from agents.ppo import make_ppo
+    from agents.sharded_ppo import shard_ppo
+    from agents.sharding import make_mesh, resolve_devices
+
+    rows = []
+    for d in args.devices.split(","):
+        n = resolve_devices(d.strip(), args.num_envs, "--num-envs")
+        mesh = make_mesh(n)
+        sp = shard_ppo(make_ppo(cfg.ppo, env, net, batched_params=True, mesh=mesh), mesh, keys, p0, env_params, args.num_envs)
+        compile_s, dt = _time_chunks(sp.chunk, sp.runner, sp.env_params, args.repeats)
+        rows.append({"devices": n, "first_chunk_s": compile_s, "timed_s": dt, "env_steps_per_s": steps / dt,
+                     "env_steps_per_s_per_device": steps / dt / n})  # fmt: skip
+        del sp
+    base = rows[0]["env_steps_per_s_per_device"]
+    for r in rows:
+        r["scaling_efficiency"] = r["env_steps_per_s_per_device"] / base
+        print(f"sharded PPO on {r['devices']} device(s): {r['env_steps_per_s']:,.0f} env-steps/s, "
+              f"{r['env_steps_per_s_per_device']:,.0f} per device, efficiency {r['scaling_efficiency']:.2f}; "
+              f"first chunk {r['first_chunk_s']:.1f} s", flush=True)  # fmt: skip
+    return rows

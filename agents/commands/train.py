@@ -64,7 +64,7 @@ def is_run_dir(out: str) -> bool:
             old = yaml.safe_load(f)
     except (OSError, yaml.YAMLError):
         return False
-    return isinstance(old, dict) and set(old) == set(config_to_dict(TrainConfig()))
+    return isinstance(old, dict) and set(old) - {"train"} == set(config_to_dict(TrainConfig())) - {"train"}
 
 
 def check_out(out: str, fresh: bool) -> None:
@@ -101,7 +101,9 @@ def prepare_out(cfg, out: str, fresh: bool) -> None:
     if os.path.exists(saved):
         with open(saved) as f:
             old = yaml.safe_load(f)
-        diff = sorted(_diff(old, current))
+        # `train.*` says where the run executes (devices, hosts), not what it computes: a run
+        # saved on N devices resumes on M (checkpoints restore onto the current mesh)
+        diff = sorted(d for d in _diff(old, current) if d != "train" and not d.startswith("train."))
         if diff:
             raise ValueError(f"{out} holds a run with a different config (keys {diff}); use --fresh or another --out")
         print(f"resuming {out} from its last checkpoint")

@@ -16,6 +16,13 @@ progressive refinement feeds these).
 Checkpoints (`ckpt_dir/ckpt_STEP.pt`: Gaussians, optimiser and strategy state, sky) are
 written every `ckpt_every` steps and a fit resumes from the latest. A non-finite loss
 stops the fit with `FitDiverged`, naming the step and the last good checkpoint (kept).
+
+Continuing a fit (what refinement does): `fit(cap, replace(cfg, iterations=N + k,
+schedule_steps=N), init=scene, init_state=its last checkpoint)` runs steps N..N+k-1 exactly as
+a fit of N + k steps would: same Gaussians, Adam moments, sky, densification state, frame
+sequence (seeded by (seed, step)) and learning rates (the means' rate stays at its final
+value after `schedule_steps`, densification stays off after refine_stop_frac x
+schedule_steps). Without `init_state` the optimiser moments start from zero.
 """
 from __future__ import annotations
 
@@ -50,7 +57,9 @@ class FitDiverged(RuntimeError):
 @dataclasses.dataclass(frozen=True)
 class FitConfig:
     """Fit settings (hashable). Learning rates as in 3DGS (means: x scene scale, decaying
-    to lr_means_final); colours and opacities are logits, scales logs."""
+    to lr_means_final); colours and opacities are logits, scales logs. schedule_steps: length
+    of the means' decay and of the densification window (0 = iterations); a longer
+    `iterations` continues past it at the final rates (module docstring)."""
 
     iterations: int = 2000
     holdout_every: int = 5
@@ -75,6 +84,7 @@ class FitConfig:
     ckpt_every: int = 500
     keep_checkpoints: int = 2
     extra_start: int = 0
+    schedule_steps: int = 0
     seed: int = 0
 
     def __post_init__(self):
@@ -85,6 +95,7 @@ class FitConfig:
         check_range("sky_resolution", self.sky_resolution, 2, 4096)
         check_range("ckpt_every", self.ckpt_every, 1, 10_000_000)
         check_range("refine_stop_frac", self.refine_stop_frac, 0.0, 1.0)
+        check_range("schedule_steps", self.schedule_steps, 0, 10_000_000)
         check_choice("backend", self.backend, ("auto", "gsplat", "reference"))
         check_choice("sky_backend", self.sky_backend, ("auto", "torch", "nvdiffrast"))
 
@@ -107,12 +118,24 @@ def _optimizers(params, cfg: FitConfig, scale: float) -> dict:
     return {k: torch.optim.Adam([params[k]], lr=lr, eps=1e-15) for k, lr in lrs.items()}
 
 
+def horizon(cfg: FitConfig) -> int:
+    """Steps of the learning-rate decay and densification schedules (`schedule_steps` or `iterations`)."""
+    return cfg.schedule_steps or cfg.iterations
+
+
+def fitted_steps(scene: ReconScene) -> int:
+    """Optimisation steps behind `scene` (scenes saved before meta["step"] existed: their fit's iterations)."""
+    return int(scene.meta.get("step", (scene.meta.get("fit") or {}).get("iterations", 0)))
+
+
 def _strategy(cfg: FitConfig, backend: str):
     if not cfg.densify or backend != "gsplat":
         return None
     from gsplat.strategy import DefaultStrategy
 
-    return DefaultStrategy(refine_start_iter=cfg.refine_start, refine_stop_iter=int(cfg.refine_stop_frac * cfg.iterations),
+    # the opacity reset never fires (reset_every > iterations): resetting a fitted scene's opacities
+    # costs more steps to recover than a continuation has
+    return DefaultStrategy(refine_start_iter=cfg.refine_start, refine_stop_iter=int(cfg.refine_stop_frac * horizon(cfg)),
                            refine_every=cfg.refine_every, reset_every=10 * cfg.iterations + 1, grow_grad2d=cfg.grow_grad2d,
                            verbose=False)  # fmt: skip
 
@@ -197,8 +220,10 @@ def _validate(params, sky, images, ego, poses, Ks, c2e, w, h, backend, frames) -
 
 
 def fit(capture: LoggedCapture, cfg: FitConfig = FitConfig(), init: ReconScene | None = None, extra_views=None,
-        ckpt_dir: str | None = None, progress: bool = True, device=None) -> ReconScene:  # fmt: skip
-    """Fit (or, with `init`, refine) a `ReconScene` to `capture` (module docstring)."""
+        ckpt_dir: str | None = None, progress: bool = True, device=None, init_state: str | None = None) -> ReconScene:  # fmt: skip
+    """Fit a `ReconScene` to `capture`, or with `init` continue one from its step `fitted_steps(init)`
+    to `cfg.iterations`; `init_state`: a checkpoint of that fit (optimiser moments, densification
+    state) to continue from when `ckpt_dir` holds none of its own (module docstring)."""
     device = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
     backend = raster.resolve(cfg.backend, device)
     extras = [tuple(t.to(device) if torch.is_tensor(t) else t for t in e) for e in _check_extra(extra_views, capture)]
@@ -209,9 +234,10 @@ def fit(capture: LoggedCapture, cfg: FitConfig = FitConfig(), init: ReconScene |
     Ks, c2e = torch.as_tensor(capture.Ks, device=device), torch.as_tensor(capture.cam_to_ego, device=device)
     w, h = capture.size
     scale = scene_scale(capture)
+    start = 0
     if init is not None:
         raw = {k: v.detach().clone().to(device) for k, v in init.params.items()}
-        sky_logits = init.sky.logits.detach().clone()
+        sky_logits, start = init.sky.logits.detach().clone(), fitted_steps(init)
     else:
         raw = init_params(capture, cfg.max_points, cfg.init_opacity, cfg.seed, device)
         sky_logits = None
@@ -219,10 +245,13 @@ def fit(capture: LoggedCapture, cfg: FitConfig = FitConfig(), init: ReconScene |
     sky = CubeSky(cfg.sky_resolution if sky_logits is None else sky_logits.shape[1], backend=cfg.sky_backend, device=device)
     if sky_logits is not None:
         sky.logits.data.copy_(sky_logits.to(device))
-    start, resume = 0, latest_checkpoint(ckpt_dir)
+    resume = latest_checkpoint(ckpt_dir) or init_state
     strategy, sstate = _strategy(cfg, backend), None
     if resume:
         ck = torch.load(resume, map_location=device, weights_only=True)
+        if init is not None and resume == init_state and ck["params"]["means"].shape[0] != init.num_gaussians:
+            raise ValueError(f"init_state {resume}: {ck['params']['means'].shape[0]} Gaussians, the init scene has "
+                             f"{init.num_gaussians}: not a checkpoint of that scene's fit")  # fmt: skip
         start, scale = int(ck["step"]), float(ck["scene_scale"])
         params = torch.nn.ParameterDict({k: torch.nn.Parameter(ck["params"][k].to(device), requires_grad=k != "actor") for k in PARAMS})
         sky.logits.data.copy_(ck["sky"].to(device))
@@ -233,17 +262,21 @@ def fit(capture: LoggedCapture, cfg: FitConfig = FitConfig(), init: ReconScene |
         sstate = strategy.initialize_state(scene_scale=scale)
     if resume:
         for k, o in optimizers.items():
+            lr = o.param_groups[0]["lr"]
             o.load_state_dict(ck["optim"][k])
+            o.param_groups[0]["lr"] = lr  # the moments continue; the rates are this config's (load_state_dict restores the saved ones)
         sky_opt.load_state_dict(ck["sky_optim"])
+        sky_opt.param_groups[0]["lr"] = cfg.lr_sky
         if sstate is not None:
             sstate.update({k: (v.to(device) if torch.is_tensor(v) else v) for k, v in ck["strategy"].items()})
-    decay = (cfg.lr_means_final / cfg.lr_means) ** (1.0 / max(cfg.iterations, 1))
+    span = horizon(cfg)
+    decay = (cfg.lr_means_final / cfg.lr_means) ** (1.0 / max(span, 1))
     last_good, loss_v, t0 = resume, float("nan"), time.perf_counter()
     bar = _Progress(cfg.iterations, progress, start)
     try:
         for step in range(start, cfg.iterations):
             rng = np.random.default_rng((cfg.seed, step))
-            optimizers["means"].param_groups[0]["lr"] = cfg.lr_means * scale * decay**step
+            optimizers["means"].param_groups[0]["lr"] = cfg.lr_means * scale * decay ** min(step, span)
             f = int(train_idx[rng.integers(len(train_idx))])
             rgb, _, info = render_frame(params, sky, ego[f], poses[f], Ks, c2e, w, h, backend=backend)
             if strategy is not None:  # gsplat counts from 0 and resets opacities when step % reset_every == 0: pass step + 1
@@ -275,5 +308,5 @@ def fit(capture: LoggedCapture, cfg: FitConfig = FitConfig(), init: ReconScene |
                 "actor_sizes": capture.actor_sizes, "val_frames": val_idx, "train_frames": train_idx}  # fmt: skip
     meta = {**{k: v for k, v in capture.meta.items()}, "fit": dataclasses.asdict(cfg), "backend": backend,
             "sky_backend": sky.active_backend(), "fit_seconds": time.perf_counter() - t0, "final_loss": loss_v,
-            "start_step": start, "val_psnr": val_psnr}  # fmt: skip
+            "start_step": start, "step": max(start, cfg.iterations), "val_psnr": val_psnr}  # fmt: skip
     return ReconScene({k: v.detach() for k, v in params.items()}, sky, calib, timeline, meta)

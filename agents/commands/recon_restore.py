@@ -1,17 +1,22 @@
-"""`reconrl recon train-restorer|refine|eval-restore`: the diffusion restorer and progressive refinement.
+"""`reconrl recon prepare|train-restorer|refine|eval-restore`: the diffusion restorer and progressive refinement.
 
-    reconrl recon train-restorer --mode paper|oracle --work runs/rw --out runs/restorer_paper [--num 8] [--json F]
+    reconrl recon prepare --work runs/rw --split train --pairs paper,oracle [--scenarios 0,2] [--json F]
+    reconrl recon train-restorer --mode paper|oracle --work runs/rw --out runs/restorer_paper [--num 8] [--max-seconds S]
     reconrl recon refine --restorer paper=runs/restorer_paper --work runs/rw [--num 8] [--offsets 1,2,3] [--json F]
     reconrl recon eval-restore --restorer paper=runs/restorer_paper --work runs/rw [--offsets 0,1,2,3] [--json F]
 
-`--work` caches what the commands share, per scenario: the capture, the plain fit, the
-restorer pairs and the refined scenes (`WORK/scenes/KEY/...`), so a command reruns only
-what is missing (and an interrupted fit, restorer training or refinement resumes).
+`--work` caches what the commands share, per scenario (`recon_cache`): the capture, the
+plain fit and its last checkpoint, the restorer pairs, the plain table and the refined
+scenes, so a command reruns only what is missing (and an interrupted fit, restorer training
+or refinement resumes). `prepare` builds those entries for some scenes (one process per
+group of scenes, several at once), after which the other commands only read them.
 train-restorer uses the train split (it refuses held-out scenes); refine and
 eval-restore the held-out split. eval-restore prints the table (a) plain reconstruction,
 (b) restorer applied to its renders, (c) refined reconstruction, per restorer, at each
 offset and along CTG cousins, per scene and averaged; `refine --control` adds the control
-column `refined_control` (the same extra fit steps without pseudo-views).
+column `refined_control` (the same extra fit steps without pseudo-views). refine and
+eval-restore rewrite their --json after every scene, so a process stopped at a deadline
+leaves what it finished.
 """
 from __future__ import annotations
 
@@ -21,6 +26,8 @@ import os
 import time
 
 import numpy as np
+
+from agents.commands import recon_cache as cache
 
 
 def _common(p, split: str) -> None:
@@ -41,13 +48,28 @@ def _common(p, split: str) -> None:
     add_bank_arguments(p, split=split, num=8)
 
 
+def _pair_arguments(p) -> None:
+    p.add_argument("--sparse-every", default="4", help="paper mode: sparse-view fits on every k-th frame (default %(default)s)")
+    p.add_argument("--undertrain", default="0.1", help="paper mode: under-trained fits at these fractions of --fit-iters")
+    p.add_argument("--offsets", default="1,2,3", help="oracle mode: lateral shifts in m (default %(default)s)")
+    p.add_argument("--frame-stride", type=int, default=1, help="oracle mode: every k-th frame (default %(default)s)")
+
+
 def add_subcommands(rsub) -> None:
-    """Add train-restorer, refine and eval-restore to the `reconrl recon` sub-parsers."""
+    """Add prepare, train-restorer, refine and eval-restore to the `reconrl recon` sub-parsers."""
+    pr = rsub.add_parser("prepare", help="captures, plain fits and restorer pairs of some scenes, cached in --work")
+    _common(pr, "heldout")
+    pr.add_argument("--pairs", default="", help="comma-separated pair modes to build too (paper, oracle; train split only)")
+    _pair_arguments(pr)
+    pr.set_defaults(run_sub=_one_line_errors(prepare))
     t = rsub.add_parser("train-restorer", help="build restorer pairs on train-split scenes and train the DriveRestorer")
     _common(t, "train")
     t.add_argument("--mode", required=True, choices=("paper", "oracle"), help="paper: weak fits vs logged frames; oracle: shifted renders vs ground truth")
     t.add_argument("--out", required=True, help="restorer checkpoint folder (training resumes from it)")
     t.add_argument("--steps", type=int, default=2000, help="training steps in all (default %(default)s)")
+    t.add_argument("--max-seconds", type=float, default=0.0,
+                   help="stop training after this many seconds, saving a checkpoint (0 = no limit; data building not counted)")
+    t.add_argument("--log-every", type=int, default=100, help="a log line every N steps, also with --no-progress (default %(default)s)")
     t.add_argument("--batch-size", type=int, default=32, help="(default %(default)s)")
     t.add_argument("--lr", type=float, default=3e-4, help="(default %(default)s)")
     t.add_argument("--channels", default="32,64,128,128", help="UNet block channels (default %(default)s)")
@@ -55,10 +77,7 @@ def add_subcommands(rsub) -> None:
     t.add_argument("--prediction", default="sample", help="sample, epsilon or v_prediction (default %(default)s)")
     t.add_argument("--no-residual", action="store_true", help="predict the clean image directly, not degraded + correction")
     t.add_argument("--far-weight", type=float, default=1.0, help="extra loss weight above the horizon (sky, far field)")
-    t.add_argument("--sparse-every", default="4", help="paper mode: sparse-view fits on every k-th frame (default %(default)s)")
-    t.add_argument("--undertrain", default="0.1", help="paper mode: under-trained fits at these fractions of --fit-iters")
-    t.add_argument("--offsets", default="1,2,3", help="oracle mode: lateral shifts in m (default %(default)s)")
-    t.add_argument("--frame-stride", type=int, default=1, help="oracle mode: every k-th frame (default %(default)s)")
+    _pair_arguments(t)
     t.set_defaults(run_sub=_one_line_errors(train_restorer))
     r = rsub.add_parser("refine", help="progressive refinement of held-out reconstructions with a restorer")
     _common(r, "heldout")
@@ -68,6 +87,8 @@ def add_subcommands(rsub) -> None:
     r.add_argument("--offsets", default="1,2,3", help="lateral offset per round in m (default %(default)s)")
     r.add_argument("--weight", type=float, default=0.5, help="loss weight of the pseudo-views (default %(default)s)")
     r.add_argument("--iterations", type=int, default=600, help="fit steps per round (default %(default)s)")
+    r.add_argument("--lr-means-scale", type=float, default=1.0,
+                   help="the means' learning rate relative to the plain fit's final one (default %(default)s)")
     r.add_argument("--frame-stride", type=int, default=2, help="every k-th training frame is rendered (default %(default)s)")
     r.add_argument("--cousins", type=int, default=2, help="cousin trajectories in the last round (default %(default)s)")
     r.add_argument("--restore-steps", type=int, default=0, help="DDIM steps for the pseudo-views (0 = the restorer's default)")
@@ -99,20 +120,6 @@ def _one_line_errors(fn):
     return run
 
 
-# ---------------------------------------------------------------- shared cache
-def _floats(text: str, name: str) -> tuple:
-    try:
-        return tuple(float(x) for x in text.split(",") if x.strip())
-    except ValueError:
-        raise ValueError(f"{name} must be comma-separated numbers, got {text!r}") from None
-
-
-def _device(args):
-    import torch
-
-    return torch.device(args.device) if args.device else torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
 def _scenarios(args, bank) -> list[int]:
     n = int(bank.ego_traj.shape[0])
     idx = [int(x) for x in args.scenarios.split(",")] if args.scenarios else list(range(n))
@@ -122,53 +129,15 @@ def _scenarios(args, bank) -> list[int]:
     return idx
 
 
-def _key(args, bank, i: int) -> str:
-    src = f"bank-{os.path.splitext(os.path.basename(args.bank))[0]}" if args.bank else f"{args.split}-seed{args.seed}"
-    return f"{src}_id{int(bank.scenario_id[i])}_{args.width}x{args.height}_s{args.stride}_f{args.max_frames}_g{args.gaussians}"
-
-
-def _fit_cfg(args):
-    from render_bridge.recon.fit import FitConfig
-
-    return FitConfig(iterations=args.fit_iters, max_points=args.max_points)
-
-
-def scene_assets(args, bank, i: int, timings: dict, plain: bool = True):
-    """(work folder, capture, plain scene or None if not `plain`) of scenario i, built and cached on first use."""
-    from render_bridge.cameras import RigConfig
-    from render_bridge.procedural_world import WorldConfig
-    from render_bridge.recon.capture import LoggedCapture, capture_log
-    from render_bridge.recon.fit import fit
-    from render_bridge.recon.model import ReconScene
-
-    d = os.path.join(args.work, "scenes", _key(args, bank, i))
-    dev = _device(args)
-    if os.path.exists(os.path.join(d, "capture", "capture.json")):
-        cap = LoggedCapture.load(os.path.join(d, "capture"))
-    else:
-        t0 = time.perf_counter()
-        cap = capture_log(bank, i, RigConfig("front", args.width, args.height), WorldConfig(target_gaussians=args.gaussians),
-                          stride=args.stride, device=dev, max_frames=args.max_frames)  # fmt: skip
-        cap.save(os.path.join(d, "capture"))
-        timings.setdefault("capture_s", []).append(time.perf_counter() - t0)
-    path = os.path.join(d, f"plain_it{args.fit_iters}.pt")
-    if not plain:
-        return d, cap, None
-    if os.path.exists(path):
-        scene = ReconScene.load(path, device=dev)
-    else:
-        scene = fit(cap, _fit_cfg(args), ckpt_dir=os.path.join(d, f"plain_it{args.fit_iters}_ckpt"), progress=not args.no_progress, device=dev)
-        scene.save(path)
-        timings.setdefault("fit_s", []).append(scene.meta["fit_seconds"])
-    return d, cap, scene
-
-
-def _write(args, result: dict) -> None:
-    print(json.dumps(_summary(result), indent=1, default=float))
+def _write(args, result: dict, final: bool = True) -> None:
+    """Write --json (atomically; also after each scene, final=False) and, at the end, print the summary."""
+    if final:
+        print(json.dumps(_summary(result), indent=1, default=float), flush=True)
     if args.json:
         os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-        with open(args.json, "w") as fh:
+        with open(args.json + ".tmp", "w") as fh:
             json.dump(result, fh, indent=2, default=float)
+        os.replace(args.json + ".tmp", args.json)
 
 
 def _summary(result: dict) -> dict:
@@ -176,7 +145,8 @@ def _summary(result: dict) -> dict:
 
 
 def _timing_stats(t: dict) -> dict:
-    return {k: {"mean": float(np.mean(v)), "total": float(np.sum(v)), "n": len(v)} for k, v in t.items() if v}
+    return {k: {"mean": float(np.mean(v)), "min": float(np.min(v)), "max": float(np.max(v)), "total": float(np.sum(v)),
+                "n": len(v)} for k, v in t.items() if v}  # fmt: skip
 
 
 def _load_restorers(specs, dev, size) -> dict:
@@ -190,48 +160,61 @@ def _load_restorers(specs, dev, size) -> dict:
     return out
 
 
+def _pair_modes(args) -> list[str]:
+    modes = [m.strip() for m in args.pairs.split(",") if m.strip()]
+    bad = [m for m in modes if m not in ("paper", "oracle")]
+    if bad:
+        raise ValueError(f"--pairs {bad}: allowed modes are paper and oracle")
+    if modes and not args.bank and args.split != "train":
+        raise ValueError(f"--pairs with --split {args.split!r}: restorer pairs come from the train split only")
+    return modes
+
+
 # ---------------------------------------------------------------- commands
+def prepare(args) -> int:
+    from agents.scenario_source import bank_from_args
+
+    modes = _pair_modes(args)
+    bank, timings, t0 = bank_from_args(args), {}, time.perf_counter()
+    for i in _scenarios(args, bank):
+        cache.scene_assets(args, bank, i, timings)
+        for mode in modes:
+            cache.scene_pairs(args, bank, i, mode, timings)
+    _write(args, {"scenarios": _scenarios(args, bank), "split": args.split, "pairs": modes, "timings": _timing_stats(timings),
+                  "seconds": time.perf_counter() - t0})  # fmt: skip
+    return 0
+
+
 def train_restorer(args) -> int:
     from agents.scenario_source import bank_from_args
-    from render_bridge.recon.pairs import RestorePairs, oracle_pairs, pair_weights, paper_pairs
+    from render_bridge.recon.pairs import RestorePairs, pair_weights
     from render_bridge.recon.restorer import DriveRestorer, RestorerConfig, RestorerTraining
 
     if not args.bank and args.split != "train":
         raise ValueError(f"--split {args.split!r}: the restorer trains on the train split only (held-out scenes are for evaluation)")
-    bank, dev, timings, parts = bank_from_args(args), _device(args), {}, []
+    bank, dev, timings, parts = bank_from_args(args), cache.device_of(args), {}, []
     t0 = time.perf_counter()
     for i in _scenarios(args, bank):
-        d, cap, scene = scene_assets(args, bank, i, timings, plain=args.mode == "oracle")
-        tag = f"pairs_{args.mode}_it{args.fit_iters}_" + (f"sp{args.sparse_every}_ut{args.undertrain}" if args.mode == "paper"
-                                                          else f"off{args.offsets}_fs{args.frame_stride}")  # fmt: skip
-        path = os.path.join(d, tag.replace(",", "-") + ".npz")
-        if os.path.exists(path):
-            parts.append(RestorePairs.load(path))
-            continue
-        t1 = time.perf_counter()
-        if args.mode == "paper":
-            p = paper_pairs(cap, _fit_cfg(args), [int(k) for k in _floats(args.sparse_every, "--sparse-every")],
-                            _floats(args.undertrain, "--undertrain"), device=dev)  # fmt: skip
-        else:
-            p = oracle_pairs(scene, bank, i, _floats(args.offsets, "--offsets"), args.frame_stride)
-        p.save(path)
+        p, cap = cache.scene_pairs(args, bank, i, args.mode, timings)
         parts.append(p)
-        timings.setdefault("pairs_s", []).append(time.perf_counter() - t1)
     pairs = RestorePairs.concat(parts)
     data_s = time.perf_counter() - t0
+    cache.log(f"train-restorer {args.mode}: {len(pairs)} pairs ready in {data_s:.1f} s; training up to {args.steps} steps"
+              + (f" or {args.max_seconds:g} s" if args.max_seconds > 0 else ""))  # fmt: skip
     cfg = RestorerConfig(image_size=(args.height, args.width), block_channels=tuple(int(c) for c in args.channels.split(",")),
                          sample_steps=args.sample_steps, prediction=args.prediction, residual=not args.no_residual)  # fmt: skip
     restorer = DriveRestorer(cfg, device=dev)
     weight = pair_weights(pairs, cap.Ks, args.far_weight)
     hist = restorer.fit(pairs.degraded, pairs.target, RestorerTraining(steps=args.steps, batch_size=args.batch_size, lr=args.lr),
-                        weight=weight, ckpt_dir=args.out, progress=not args.no_progress)  # fmt: skip
+                        weight=weight, ckpt_dir=args.out, progress=not args.no_progress, max_seconds=args.max_seconds,
+                        log_every=args.log_every)  # fmt: skip
     restorer.save(args.out)
     losses = hist["losses"]
     _write(args, {
         "mode": args.mode, "out": args.out, "pairs": len(pairs), "pair_kinds": sorted(set(pairs.kind.tolist())),
         "scenarios": _scenarios(args, bank), "split": args.split, "data_seconds": data_s, "timings": _timing_stats(timings),
-        "params": restorer.num_params, "config": dataclasses.asdict(cfg), "steps": hist["steps"],
-        "train_seconds": hist["seconds"], "train_images_per_s": hist["images_per_s"],
+        "params": restorer.num_params, "config": dataclasses.asdict(cfg), "steps": hist["steps"], "steps_asked": args.steps,
+        "stopped_early": hist["stopped_early"], "train_seconds": hist["seconds"], "train_images_per_s": hist["images_per_s"],
         "loss_first": float(np.mean(losses[:20])) if losses else None, "loss_last": float(np.mean(losses[-20:])) if losses else None,
         "losses": losses,
     })  # fmt: skip
@@ -241,34 +224,43 @@ def train_restorer(args) -> int:
 def _refine_cfg(args):
     from render_bridge.recon.refine import RefineConfig
 
-    return RefineConfig(offsets=_floats(args.offsets, "--offsets"), weight=args.weight, iterations=args.iterations,
-                        frame_stride=args.frame_stride, cousins=args.cousins, restore_steps=args.restore_steps)  # fmt: skip
+    return RefineConfig(offsets=cache.floats(args.offsets, "--offsets"), weight=args.weight, iterations=args.iterations,
+                        lr_means_scale=args.lr_means_scale, frame_stride=args.frame_stride, cousins=args.cousins,
+                        restore_steps=args.restore_steps)  # fmt: skip
 
 
 def _refine_dir(d: str, name: str, args) -> str:
-    return os.path.join(d, f"refined_{name}_off{args.offsets.replace(',', '-')}_w{args.weight:g}_it{args.iterations}")
+    # "c": rounds continue the plain fit (refinements made before that are not reused)
+    return os.path.join(d, f"refined_{name}_off{args.offsets.replace(',', '-')}_w{args.weight:g}_it{args.iterations}"
+                           f"_lr{args.lr_means_scale:g}_rs{args.restore_steps}_c")  # fmt: skip
 
 
 def refine_cmd(args) -> int:
     from agents.scenario_source import bank_from_args
     from render_bridge.recon.refine import refine
 
-    bank, dev, timings, scenes = bank_from_args(args), _device(args), {}, []
+    bank, dev, timings, scenes = bank_from_args(args), cache.device_of(args), {}, []
     restorers = _load_restorers(args.restorer, dev, (args.height, args.width))
     if not restorers and not args.control:
         raise ValueError("refine needs --restorer NAME=DIR (repeatable) and/or --control")
     cfg = _refine_cfg(args)
     runs = [(name, r, cfg) for name, r in restorers.items()] + ([("control", None, dataclasses.replace(cfg, weight=0.0))]
                                                                 if args.control else [])  # fmt: skip
+    result = {"restorers": [n for n, *_ in runs], "config": dataclasses.asdict(cfg), "timings": {}, "scenes": scenes}
     for i in _scenarios(args, bank):
-        d, cap, scene = scene_assets(args, bank, i, timings)
+        d, cap, scene = cache.scene_assets(args, bank, i, timings)
+        state = cache.plain_state(d, args)
         for name, restorer, rcfg in runs:
             t0 = time.perf_counter()
             _, report = refine(scene, cap, restorer, rcfg, work_dir=_refine_dir(d, name, args), bank=bank, scenario_idx=i,
-                               progress=not args.no_progress, device=dev)  # fmt: skip
+                               progress=not args.no_progress, device=dev, state=state)  # fmt: skip
             timings.setdefault(f"refine_{name}_s", []).append(time.perf_counter() - t0)
             scenes.append({"scenario": i, "restorer": name, **report})
-    _write(args, {"restorers": [n for n, *_ in runs], "config": dataclasses.asdict(cfg), "timings": _timing_stats(timings), "scenes": scenes})
+            cache.log(f"scenario {i}: refined with {name} in {time.perf_counter() - t0:.1f} s "
+                      f"({len(cfg.offsets)} rounds x {cfg.iterations} steps from step {report['start_step']})")  # fmt: skip
+        result["timings"] = _timing_stats(timings)
+        _write(args, result, final=False)
+    _write(args, result)
     return 0
 
 
@@ -290,17 +282,19 @@ def eval_restore(args) -> int:
     from render_bridge.recon.model import ReconScene
     from render_bridge.recon.online import RestoredScene
 
-    bank, dev, timings = bank_from_args(args), _device(args), {}
+    bank, dev, timings = bank_from_args(args), cache.device_of(args), {}
     restorers = _load_restorers(args.restorer, dev, (args.height, args.width))
-    offsets = tuple(int(x) if float(x).is_integer() else x for x in _floats(args.offsets, "--offsets"))
-    per_col: dict[str, list] = {}
+    offsets = tuple(int(x) if float(x).is_integer() else x for x in cache.floats(args.offsets, "--offsets"))
     scenes = []
     for i in _scenarios(args, bank):
-        d, cap, scene = scene_assets(args, bank, i, timings)
+        d, cap, scene = cache.scene_assets(args, bank, i, timings)
         tab = lambda s, i=i: novel_view_table(s, bank, i, offsets, args.cousins > 0, max_cousins=args.cousins)  # noqa: E731
-        row = {"scenario": i, "plain": tab(scene)}
+        t0 = time.perf_counter()
+        plain_json = os.path.join(d, f"table_plain_it{args.fit_iters}_off{args.offsets.replace(',', '-')}_c{args.cousins}.json")
+        row = {"scenario": i, "plain": cache.cached_json(plain_json, lambda: tab(scene))}
+        timings.setdefault("plain_eval_s", []).append(time.perf_counter() - t0)
         for name, restorer in restorers.items():
-            for k, steps in enumerate(int(v) for v in _floats(args.restore_steps, "--restore-steps")):
+            for k, steps in enumerate(int(v) for v in cache.floats(args.restore_steps, "--restore-steps")):
                 col = f"restored_{name}" if k == 0 else f"restored_{name}_s{steps}"
                 t0 = time.perf_counter()
                 row[col] = tab(RestoredScene(scene, restorer, steps=steps or None))
@@ -309,21 +303,29 @@ def eval_restore(args) -> int:
         for name in list(restorers) + ["control"]:  # control: refinement rounds without pseudo-views, if run
             refined = _latest_refined(d, name)
             if refined:
+                t0 = time.perf_counter()
                 row[f"refined_{name}"] = tab(ReconScene.load(refined, device=dev))
                 row[f"refined_{name}"]["scene_file"] = refined
+                timings.setdefault(f"refined_{name}_eval_s", []).append(time.perf_counter() - t0)
+        scenes.append(row)
+        cache.log(f"scenario {i}: table with {len(row) - 1} columns; plain at 0 m {row['plain']['offsets'][str(offsets[0])]['psnr']:.2f} dB")
+        _write(args, _eval_result(args, bank, offsets, scenes, timings), final=False)
+    _write(args, _eval_result(args, bank, offsets, scenes, timings))
+    return 0
+
+
+def _eval_result(args, bank, offsets, scenes: list[dict], timings: dict) -> dict:
+    """Means over the scenes evaluated so far (a column counts when every one of them has it)."""
+    per_col: dict[str, list] = {}
+    for row in scenes:
         for col, t in row.items():
             if col != "scenario":
                 per_col.setdefault(col, []).append(t)
-        scenes.append(row)
-    n = len(scenes)
-    mean = {col: _mean_table(ts) for col, ts in per_col.items() if len(ts) == n}
-    delta = {}
-    for col in mean:
-        if col != "plain":
-            delta[col] = {r: mean[col][r]["psnr"] - mean["plain"][r]["psnr"] for r in mean[col] if r in mean["plain"]}
-    _write(args, {"scenarios": _scenarios(args, bank), "offsets": list(offsets), "mean": mean, "psnr_gain_vs_plain": delta,
-                  "timings": _timing_stats(timings), "scenes": scenes})  # fmt: skip
-    return 0
+    mean = {col: _mean_table(ts) for col, ts in per_col.items() if len(ts) == len(scenes)}
+    delta = {col: {r: mean[col][r]["psnr"] - mean["plain"][r]["psnr"] for r in mean[col] if r in mean["plain"]}
+             for col in mean if col != "plain"}  # fmt: skip
+    return {"scenarios": _scenarios(args, bank), "evaluated": [row["scenario"] for row in scenes], "offsets": list(offsets),
+            "mean": mean, "psnr_gain_vs_plain": delta, "timings": _timing_stats(timings), "scenes": scenes}  # fmt: skip
 
 
 def _latest_refined(d: str, name: str) -> str | None:

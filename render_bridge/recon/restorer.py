@@ -212,10 +212,13 @@ class DriveRestorer:
         return (err * weight).sum() / weight.sum().clamp_min(1e-6)
 
     def fit(self, degraded, target, train: RestorerTraining = RestorerTraining(), weight=None, ckpt_dir: str | None = None,
-            progress: bool = True) -> dict:  # fmt: skip
+            progress: bool = True, max_seconds: float = 0.0, log_every: int = 0, log=None) -> dict:  # fmt: skip
         """Train on pairs degraded/target (N, H, W, C) (uint8 or float [0, 1]), weight (N, H, W) or None,
         up to `train.steps` total steps, resuming from `ckpt_dir` when it holds a checkpoint.
-        Returns {"steps", "losses" (per step), "seconds", "images_per_s"}."""
+        max_seconds > 0: stop after that much wall-clock time (checked every step), saving a checkpoint,
+        so a caller with a deadline ends cleanly instead of being killed; log_every > 0: one line per
+        that many steps (step, loss, images/s, seconds) through `log` (default: print), with or without
+        a progress bar. Returns {"steps", "losses" (per step), "seconds", "images_per_s", "stopped_early"}."""
         self.check_images(degraded, "degraded")
         self.check_images(target, "target")
         if degraded.shape[0] != target.shape[0]:
@@ -232,8 +235,13 @@ class DriveRestorer:
         sched = lambda s: train.lr * min(1.0, (s + 1) / max(1, train.warmup))  # noqa: E731
         n, start, t0 = x_tgt.shape[0], self.step, time.perf_counter()
         bar = _progress(range(start, train.steps), progress, "restorer")
+        log = log or (lambda line: print(line, flush=True))
+        stopped = False
         self.unet.train()
         for s in bar:
+            if max_seconds > 0 and time.perf_counter() - t0 > max_seconds:
+                stopped = True
+                break
             gen.manual_seed(train.seed * 1_000_003 + s)  # per-step stream: a resumed run repeats the same batches
             idx = torch.randint(0, n, (train.batch_size,), generator=gen, device=self.device)
             d, g = x_deg[idx], x_tgt[idx]
@@ -259,10 +267,18 @@ class DriveRestorer:
                 bar.set_postfix(loss=f"{self.losses[-1]:.4f}")
             if ckpt_dir and (self.step % train.ckpt_every == 0 or self.step == train.steps):
                 self.save(ckpt_dir)
+            if log_every > 0 and (self.step % log_every == 0 or self.step == train.steps):
+                el = time.perf_counter() - t0
+                log(f"[restorer] step {self.step}/{train.steps}  loss {np.mean(self.losses[-log_every:]):.4f}  "
+                    f"{(self.step - start) * train.batch_size / max(el, 1e-9):.0f} img/s  {el:.1f} s")  # fmt: skip
+        if stopped:
+            log(f"[restorer] stopped at step {self.step}/{train.steps}: max_seconds={max_seconds:g} reached")
+            if ckpt_dir and self.step > start:
+                self.save(ckpt_dir)
         self.unet.eval()
         secs = time.perf_counter() - t0
         done = self.step - start
-        return {"steps": self.step, "losses": self.losses[start:], "seconds": secs,
+        return {"steps": self.step, "losses": self.losses[start:], "seconds": secs, "stopped_early": stopped,
                 "images_per_s": done * train.batch_size / secs if secs > 0 and done else 0.0}  # fmt: skip
 
     # ---- sampling ----

@@ -58,4 +58,7 @@ def test_prepare_shares_captures_fits_and_pairs(tmp_path):
         assert main(["recon", "train-restorer", "--mode", mode, "--out", str(tmp_path / mode), "--steps", "2",
                      "--batch-size", "2", "--channels", "8,16", "--json", str(js)] + common) == 0  # fmt: skip
         assert json.loads(js.read_text())["timings"] == {}  # nothing rebuilt
-    assert main(["recon", "prepare", "--pairs", "paper"] + [a if a != "train" else "heldout" for a in common]) == 2
+    held = [a if a != "train" else "heldout" for a in common]
+    assert main(["recon", "prepare", "--pairs", "paper"] + held) == 2
+    # --cached-only skips what phase A of the GPU script did not finish instead of building it (here: everything)
+    assert main(["recon", "eval-restore", "--cached-only"] + held) == 2

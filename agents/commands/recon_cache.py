@@ -97,6 +97,15 @@ def scene_assets(args, bank, i: int, timings: dict, plain: bool = True):
     return d, cap, scene
 
 
+def cached(args, bank, i: int, mode: str | None = None) -> bool:
+    """Whether scenario i's plain fit (and, with `mode`, its restorer pairs of that mode) are in the cache."""
+    d = scene_dir(args, bank, i)
+    ok = os.path.exists(os.path.join(d, "capture", "capture.json"))
+    if mode is None or mode == "oracle":
+        ok = ok and os.path.exists(os.path.join(d, f"plain_it{args.fit_iters}.pt"))
+    return ok and (mode is None or os.path.exists(pairs_path(d, args, mode)))
+
+
 def pairs_path(d: str, args, mode: str) -> str:
     tag = f"pairs_{mode}_it{args.fit_iters}_" + (f"sp{args.sparse_every}_ut{args.undertrain}" if mode == "paper"
                                                  else f"off{args.offsets}_fs{args.frame_stride}")  # fmt: skip

@@ -44,6 +44,8 @@ def _common(p, split: str) -> None:
     p.add_argument("--max-points", type=int, default=60000, help="initial Gaussians per fit (default %(default)s)")
     p.add_argument("--device", default=None, help="torch device (default: cuda if available)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--cached-only", action="store_true",
+                   help="skip scenes whose plain fit (train-restorer: pairs) is not in --work yet, instead of building it")
     p.add_argument("--json", default=None, help="write the numbers to this JSON file")
     add_bank_arguments(p, split=split, num=8)
 
@@ -120,12 +122,20 @@ def _one_line_errors(fn):
     return run
 
 
-def _scenarios(args, bank) -> list[int]:
+def _scenarios(args, bank, mode: str | None = None) -> list[int]:
+    """--scenarios (default all), without those missing from the cache when --cached-only (an error if none is left)."""
     n = int(bank.ego_traj.shape[0])
     idx = [int(x) for x in args.scenarios.split(",")] if args.scenarios else list(range(n))
     bad = [i for i in idx if not 0 <= i < n]
     if bad:
         raise ValueError(f"--scenarios {bad} outside the bank's 0..{n - 1}")
+    if getattr(args, "cached_only", False):
+        missing = [i for i in idx if not cache.cached(args, bank, i, mode)]
+        if missing:
+            cache.log(f"--cached-only: skipping scenarios {missing} (not in {args.work} yet)")
+        idx = [i for i in idx if i not in missing]
+        if not idx:
+            raise ValueError(f"--cached-only: none of the scenarios is in {args.work} yet")
     return idx
 
 
@@ -194,7 +204,8 @@ def train_restorer(args) -> int:
         raise ValueError(f"--split {args.split!r}: the restorer trains on the train split only (held-out scenes are for evaluation)")
     bank, dev, timings, parts = bank_from_args(args), cache.device_of(args), {}, []
     t0 = time.perf_counter()
-    for i in _scenarios(args, bank):
+    scenarios = _scenarios(args, bank, args.mode)
+    for i in scenarios:
         p, cap = cache.scene_pairs(args, bank, i, args.mode, timings)
         parts.append(p)
     pairs = RestorePairs.concat(parts)
@@ -212,7 +223,7 @@ def train_restorer(args) -> int:
     losses = hist["losses"]
     _write(args, {
         "mode": args.mode, "out": args.out, "pairs": len(pairs), "pair_kinds": sorted(set(pairs.kind.tolist())),
-        "scenarios": _scenarios(args, bank), "split": args.split, "data_seconds": data_s, "timings": _timing_stats(timings),
+        "scenarios": scenarios, "split": args.split, "data_seconds": data_s, "timings": _timing_stats(timings),
         "params": restorer.num_params, "config": dataclasses.asdict(cfg), "steps": hist["steps"], "steps_asked": args.steps,
         "stopped_early": hist["stopped_early"], "train_seconds": hist["seconds"], "train_images_per_s": hist["images_per_s"],
         "loss_first": float(np.mean(losses[:20])) if losses else None, "loss_last": float(np.mean(losses[-20:])) if losses else None,
@@ -285,8 +296,8 @@ def eval_restore(args) -> int:
     bank, dev, timings = bank_from_args(args), cache.device_of(args), {}
     restorers = _load_restorers(args.restorer, dev, (args.height, args.width))
     offsets = tuple(int(x) if float(x).is_integer() else x for x in cache.floats(args.offsets, "--offsets"))
-    scenes = []
-    for i in _scenarios(args, bank):
+    scenes, scenarios = [], _scenarios(args, bank)
+    for i in scenarios:
         d, cap, scene = cache.scene_assets(args, bank, i, timings)
         tab = lambda s, i=i: novel_view_table(s, bank, i, offsets, args.cousins > 0, max_cousins=args.cousins)  # noqa: E731
         t0 = time.perf_counter()
@@ -309,12 +320,12 @@ def eval_restore(args) -> int:
                 timings.setdefault(f"refined_{name}_eval_s", []).append(time.perf_counter() - t0)
         scenes.append(row)
         cache.log(f"scenario {i}: table with {len(row) - 1} columns; plain at 0 m {row['plain']['offsets'][str(offsets[0])]['psnr']:.2f} dB")
-        _write(args, _eval_result(args, bank, offsets, scenes, timings), final=False)
-    _write(args, _eval_result(args, bank, offsets, scenes, timings))
+        _write(args, _eval_result(scenarios, offsets, scenes, timings), final=False)
+    _write(args, _eval_result(scenarios, offsets, scenes, timings))
     return 0
 
 
-def _eval_result(args, bank, offsets, scenes: list[dict], timings: dict) -> dict:
+def _eval_result(scenarios, offsets, scenes: list[dict], timings: dict) -> dict:
     """Means over the scenes evaluated so far (a column counts when every one of them has it)."""
     per_col: dict[str, list] = {}
     for row in scenes:
@@ -324,7 +335,7 @@ def _eval_result(args, bank, offsets, scenes: list[dict], timings: dict) -> dict
     mean = {col: _mean_table(ts) for col, ts in per_col.items() if len(ts) == len(scenes)}
     delta = {col: {r: mean[col][r]["psnr"] - mean["plain"][r]["psnr"] for r in mean[col] if r in mean["plain"]}
              for col in mean if col != "plain"}  # fmt: skip
-    return {"scenarios": _scenarios(args, bank), "evaluated": [row["scenario"] for row in scenes], "offsets": list(offsets),
+    return {"scenarios": scenarios, "evaluated": [row["scenario"] for row in scenes], "offsets": list(offsets),
             "mean": mean, "psnr_gain_vs_plain": delta, "timings": _timing_stats(timings), "scenes": scenes}  # fmt: skip
 
 

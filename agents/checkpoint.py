@@ -102,8 +102,9 @@ class TrainCheckpoints:
         self.manager.save(step, args=ocp.args.StandardSave(_stand_in_empty(tree)))
         self.manager.wait_until_finished()
         step_dir = os.path.join(self.directory, str(step))
+        digest = tree_sha256(tree)  # on every process: gathering a sharded leaf is a collective
         if os.path.isdir(step_dir) and jax.process_index() == 0:  # one writer when several processes save
-            write_json(os.path.join(step_dir, STEP_CHECKSUM), {"sha256": tree_sha256(tree)})
+            write_json(os.path.join(step_dir, STEP_CHECKSUM), {"sha256": digest})
 
     def restore(self, target, step: int | None = None):
         """Restore the checkpoint `step` (default latest) into the structure of `target`.

@@ -94,16 +94,16 @@ def route_frame(route: jnp.ndarray, num_valid: jnp.ndarray, xy: jnp.ndarray):
     return dist, yaw_ref, arc, lateral
 
 
-def collision_class(ego_box, ego_speed, other_box, other_speed, lane_changing) -> jnp.ndarray:
+def collision_class(rel_x, ego_length, ego_speed, other_speed, lane_changing) -> jnp.ndarray:
     """`CollisionClass` () int32 of a contact between the ego and one agent (module docstring).
 
-    ego_box, other_box (5,) [x, y, yaw, length, width]; speeds m/s; lane_changing bool ().
+    rel_x: m, the other's centre along the ego's heading from the ego's centre;
+    ego_length m; speeds m/s; lane_changing bool ().
     """
-    rel = to_local(other_box[:2], ego_box[:3])
-    half = 0.5 * ego_box[3]
+    half = 0.5 * ego_length
     lateral = jnp.where(lane_changing, CollisionClass.LATERAL_AT_FAULT, CollisionClass.LATERAL_NOT_AT_FAULT)
     return jnp.select(
-        [ego_speed < STOPPED, other_speed < STOPPED, rel[0] < -half, rel[0] > half],
+        [ego_speed < STOPPED, other_speed < STOPPED, rel_x < -half, rel_x > half],
         [CollisionClass.STOPPED_EGO, CollisionClass.STOPPED_OTHER, CollisionClass.REAR, CollisionClass.FRONT],
         lateral,
     ).astype(jnp.int32)
@@ -136,15 +136,17 @@ def detect(
     rel = to_local(agent_boxes[:, :2], ego_box[None, :3])
     dist2 = jnp.where(hits, jnp.sum(rel * rel, axis=-1), jnp.inf)
     j = jnp.argmin(dist2)
-    ahead = dynamic & (rel[j, 0] >= 0.0)
+    rel_x = rel[j, 0]  # the nearest hit agent, along the ego's heading
+    ahead = dynamic & (rel_x >= 0.0)
     static_hit = jnp.any(box_overlap(ego_box[None], static_boxes) & static_valid)
     static = static_hit | (p.check_offroad & (offroad > p.offroad_margin))
     dist, yaw_ref, arc, lateral = route_frame(route, route_len, ego_box[:2])
     heading_error = wrap_angle(ego_box[2] - yaw_ref)
-    changing = (jnp.abs(lateral) > p.lane_change_offset) | (jnp.abs(heading_error) > p.lane_change_heading)
+    changing = (dist > p.lane_change_offset) | (jnp.abs(heading_error) > p.lane_change_heading)  # dist = |lateral|
+    # scalars already at hand (no second box gather): this runs every step on the log-replay path
     v_ego = jnp.float32(1.0) if ego_speed is None else ego_speed
     v_other = jnp.float32(1.0) if agent_speed is None else agent_speed[j]
-    cls = jnp.where(dynamic, collision_class(ego_box, v_ego, agent_boxes[j], v_other, changing), CollisionClass.NONE)
+    cls = jnp.where(dynamic, collision_class(rel_x, ego_box[3], v_ego, v_other, changing), CollisionClass.NONE)
     return Events(
         dynamic_collision=dynamic,
         static_collision=static,

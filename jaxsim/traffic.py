@@ -170,33 +170,41 @@ def step_idm(ts: TrafficState, params: TrafficParams, bank, i, t, ego, ego_size,
     adversary included, as a leader); ego (4,) at t. Envs whose actor is LOG snap to
     the log. Returns the new TrafficState.
     """
-    traj = bank.agent_traj[i]  # (T, A, 4)
-    lvalid = bank.agent_valid[i]  # (T, A)
-    T, A = lvalid.shape
+    # index the bank in one gather per read ([i, k, cols]): slicing bank.agent_traj[i]
+    # first would copy the env's whole (T, A, 4) log every step under vmap
+    T, A = bank.agent_valid.shape[-2:]
     cols = jnp.arange(A)
+
+    def traj(k):
+        return bank.agent_traj[i, k, cols]  # (A, 4) each agent at its own log index k (A,)
+
+    def lvalid(k):
+        return bank.agent_valid[i, k, cols]
     cap = jnp.minimum(t + 1, T - 1)  # never ahead of the log
     k_ahead = jnp.minimum(ts.k + PATH_LOOKAHEAD, T - 1)
-    ahead = jnp.where(lvalid[k_ahead, cols][:, None], traj[k_ahead, cols, :2], ts.pose[:, :2])  # invalid: straight
+    ahead = jnp.where(lvalid(k_ahead)[:, None], traj(k_ahead)[:, :2], ts.pose[:, :2])  # invalid: straight
     gap, closing = path_leaders(ts.pose, ts.valid, bank.agent_size[i], poses, valid, sizes, ahead, ego, ego_size,
                                 params.margin)  # fmt: skip
     v = ts.pose[:, 3]
     acc = jnp.min(idm_follow_accel(v[:, None], gap, closing, params), axis=1)
     acc = jnp.maximum(acc, -params.max_decel)
-    v_log = traj[cap, :, 3]
+    log_next = bank.agent_traj[i, cap]  # (A, 4)
+    v_log = log_next[:, 3]
     v_new = jnp.clip(v + acc * dt, 0.0, v_log + params.catch_up)
     dist = 0.5 * (v + v_new) * dt
     # walk the logged polyline from (k, frac) by `dist`, at most WALK segments, up to `cap`
     k, frac = ts.k, ts.frac
-    p0 = traj[k, cols, :2]
+    p0 = traj(k)[:, :2]
     for _ in range(WALK):
         k1 = jnp.minimum(k + 1, cap)
-        p1 = traj[k1, cols, :2]
+        p1 = traj(k1)[:, :2]
         seg = jnp.sqrt(jnp.sum((p1 - p0) ** 2, -1) + 1e-12)
         go = (k < cap) & (dist >= seg - frac)
         dist = jnp.where(go, dist - jnp.maximum(seg - frac, 0.0), dist)
         k, frac, p0 = jnp.where(go, k1, k), jnp.where(go, 0.0, frac), jnp.where(go[:, None], p1, p0)
     k1 = jnp.minimum(k + 1, T - 1)
-    p1, yaw0 = traj[k1, cols, :2], traj[k, cols, 2]
+    end, here = traj(k1), traj(k)
+    p1, yaw0 = end[:, :2], here[:, 2]
     d = p1 - p0
     seg = jnp.sqrt(jnp.sum(d * d, -1) + 1e-12)
     frac = jnp.where(k < cap, jnp.minimum(frac + dist, seg), 0.0)
@@ -204,12 +212,13 @@ def step_idm(ts: TrafficState, params: TrafficParams, bank, i, t, ego, ego_size,
     yaw = jnp.where(seg > 0.05, jnp.arctan2(d[:, 1], d[:, 0]), yaw0)
     idm_pose = jnp.concatenate([p0 + u * d, yaw[:, None], v_new[:, None]], -1)
     # snap to the log: LOG envs, agents that reached their log, agents off their log's valid steps
-    snap = (params.actor != Actor.IDM) | (k >= cap) | ~lvalid[k, cols]
+    valid_k = lvalid(k)
+    snap = (params.actor != Actor.IDM) | (k >= cap) | ~valid_k
     return TrafficState(
         k=jnp.where(snap, cap, k).astype(jnp.int32),
         frac=jnp.where(snap, 0.0, frac),
-        pose=jnp.where(snap[:, None], traj[cap], idm_pose),
-        valid=jnp.where(snap, lvalid[cap], lvalid[k, cols]),
+        pose=jnp.where(snap[:, None], log_next, idm_pose),
+        valid=jnp.where(snap, bank.agent_valid[i, cap], valid_k),
     )
 
 

@@ -151,6 +151,7 @@ def _read_json(path: str) -> dict:
 
 def save_policy(directory: str, params, meta: dict) -> None:
     """Write params (pytree, optionally with a leading seed axis) and `meta` (JSON) to `directory`.
+    In a run over several processes every process calls it (orbax synchronises them).
 
     `policy.json` gets "params_sha256" and "params_spec" added and is written last and
     atomically, so a directory with a readable policy.json has complete params.
@@ -164,7 +165,12 @@ def save_policy(directory: str, params, meta: dict) -> None:
         ckpt.save(path, params, force=True)
         ckpt.wait_until_finished()
     meta = dict(meta, params_sha256=tree_sha256(params), params_spec=tree_spec(params))
-    write_json(os.path.join(directory, POLICY_META), meta)
+    if jax.process_index() == 0:  # every process joins orbax's save (it syncs them); one writes the meta
+        write_json(os.path.join(directory, POLICY_META), meta)
+    if jax.process_count() > 1:  # no process reads the policy before it is complete
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices(f"save_policy {directory}")
 
 
 REQUIRED_META = ("network", "env", "obs_shape")

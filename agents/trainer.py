@@ -80,9 +80,13 @@ def policy_meta(cfg: TrainConfig, obs_shape, kind: str) -> dict:
     return {"kind": kind, "network": d["network"], "env": d["env"], "obs_shape": list(obs_shape), "seeds": cfg.seeds}
 
 
-def train_il(cfg, env, params, network, params0, out, logger, stop_after=None):
+def train_il(cfg, env, params, network, params0, out, logger, stop_after=None, mesh=None):
     """BC on expert (+ CTG) pairs, then `il.dagger_rounds` DAgger rounds, each its own
-    checkpointed phase (ckpt/il, ckpt/il_dagger1, ...) so a killed run resumes exactly."""
+    checkpointed phase (ckpt/il, ckpt/il_dagger1, ...) so a killed run resumes exactly.
+
+    IL is not data-parallel: with a `mesh` its state is replicated over the mesh (every
+    process computes the same steps; orbax saves global arrays only) and the returned
+    parameters are host arrays."""
     pairs = imitation_pairs(env, params, cfg)
     rounds = cfg.il.dagger_rounds
     round_steps = cfg.il.dagger_steps or max(cfg.il.steps // (rounds + 1), 1)
@@ -90,6 +94,8 @@ def train_il(cfg, env, params, network, params0, out, logger, stop_after=None):
     init, chunk = il.make_il(dataclasses.replace(cfg.il, steps=total), network, pairs)
     keys = jax.vmap(lambda k: jax.random.fold_in(k, 1))(_seed_keys(cfg))
     state = jax.vmap(init)(keys, params0)
+    replicate, to_host = _replicated_on(mesh)
+    state = replicate(state)
     summary = lambda m: f"loss={float(np.mean(m['il_loss'])):.3f}"  # noqa: E731
     per = cfg.il.steps_per_chunk
     state, _, _ = run_phase(
@@ -100,15 +106,25 @@ def train_il(cfg, env, params, network, params0, out, logger, stop_after=None):
     for r in range(1, rounds + 1):
         from agents.dagger import pad_valid, visited_pairs
 
-        new = _dagger_round(cfg, env, params, network, state.params, r, visited_pairs, pad_valid)
+        new = _dagger_round(cfg, env, params, network, to_host(state.params), r, visited_pairs, pad_valid)
         extra = new if extra is None else jax.tree.map(lambda a, b: jnp.concatenate([a, b], axis=1), extra, new)
         logger.log("il_dagger", r, {"pairs": float(extra.obs.shape[1])})
         step = jax.jit(jax.vmap(chunk))
         state, _, _ = run_phase(
-            f"il_dagger{r}", os.path.join(out, "ckpt", f"il_dagger{r}"), state, lambda st, d=extra: step(st, d),
+            f"il_dagger{r}", os.path.join(out, "ckpt", f"il_dagger{r}"), state, lambda st, d=replicate(extra): step(st, d),
             -(-round_steps // per), per * cfg.il.batch_size, "samples", logger, cfg.log.progress, stop_after, summary,
         )  # fmt: skip
-    return state.params, pairs
+    return to_host(state.params), pairs
+
+
+def _replicated_on(mesh):
+    """(replicate, to_host): copy a pytree onto `mesh` replicated / back to host arrays;
+    both identity without a mesh (the single-device program is unchanged)."""
+    if mesh is None:
+        return (lambda tree: tree), (lambda tree: tree)
+    from agents.sharding import host_value, put, replicated, tree_shardings
+
+    return (lambda tree: put(tree, tree_shardings(tree, replicated(mesh)))), (lambda tree: jax.tree.map(host_value, tree))
 
 
 def _dagger_round(cfg, env, params, network, seed_params, r, visited_pairs, pad_valid):
@@ -221,7 +237,7 @@ def run_training(cfg: TrainConfig, out: str, stop_after: int | None = None, bank
         start = params0
         if cfg.il.enabled and cfg.il.steps > 0:
             t = time.perf_counter()
-            il_params, il_pairs = train_il(cfg, env, params, network, params0, out, logger, stop_after)
+            il_params, il_pairs = train_il(cfg, env, params, network, params0, out, logger, stop_after, mesh)
             results["timing"]["il_s"] = time.perf_counter() - t
             held = il.expert_pairs(env, env_params_for(env, heldout_bank, cfg), np.arange(heldout_bank.num_scenarios))
             accs = [il.accuracy(network, jax.tree.map(lambda x: x[s], il_params), held) for s in range(cfg.seeds)]
@@ -244,7 +260,7 @@ def run_training(cfg: TrainConfig, out: str, stop_after: int | None = None, bank
             heldout_params = env_params_for(env, heldout_bank, cfg)
             results["eval"] = evaluate_policies(cfg, env, heldout_params, network, policies, mesh)
             results["timing"]["eval_s"] = time.perf_counter() - t
-            if cfg.eval.videos:
+            if cfg.eval.videos and rank == 0:
                 from agents.video import write_videos
 
                 name = list(policies)[-1]
@@ -252,7 +268,8 @@ def run_training(cfg: TrainConfig, out: str, stop_after: int | None = None, bank
     finally:
         logger.close()
     results["timing"]["total_s"] = time.perf_counter() - t0
-    write_results(results, out)
+    if rank == 0:  # every process holds the same results
+        write_results(results, out)
     if "eval" in results:
         print(comparison_markdown(results))
     return results

@@ -87,8 +87,26 @@ def unsharded_without_checkpoints():
 
 def distributed(out):
     ref = unsharded_without_checkpoints()  # this process alone, its one device
-    return {"devices": jax.device_count(), "processes": jax.process_count(),
-            "distributed": max_diff(ref, run(f"{out}/shared", jax.device_count()))}  # fmt: skip
+    res = {"devices": jax.device_count(), "processes": jax.process_count(),
+           "distributed": max_diff(ref, run(f"{out}/shared", jax.device_count()))}  # fmt: skip
+    res["il_policy"] = imitation_and_policy_export(out)
+    return res
+
+
+def imitation_and_policy_export(out):
+    """IL + one DAgger round (checkpointed) and the policy export on the processes' mesh,
+    as `reconrl train` runs them: max |exported params - trained params|."""
+    from agents.checkpoint import load_policy, save_policy
+    from agents.logging_utils import RunLogger
+    from agents.trainer import policy_meta, train_il
+
+    cfg = tiny_config(*CFG, "il.steps=8", "il.steps_per_chunk=4", "il.batch_size=16", "il.dagger_rounds=1",
+                      "il.dagger_steps=4")  # fmt: skip
+    _, env, params, net, p0 = setup()
+    logger = RunLogger(f"{out}/il/process{jax.process_index()}")
+    trained, _ = train_il(cfg, env, params, net, p0, f"{out}/il", logger, mesh=make_mesh(jax.device_count()))
+    save_policy(f"{out}/il/policy", trained, policy_meta(cfg, env.observation_shape(params), "il"))
+    return max_diff(trained, load_policy(f"{out}/il/policy")[1])
 
 
 if __name__ == "__main__":

@@ -36,7 +36,8 @@ def test_eight_devices_match_one_and_checkpoints_resume_on_other_meshes(tmp_path
 
 def test_two_process_jax_distributed_run_matches_single_process(tmp_path):
     """Two CPU processes joined by jax.distributed (one device each, gloo collectives)
-    train PPO with checkpoints to the parameters of one process alone."""
+    train PPO with checkpoints to the parameters of one process alone; IL with a DAgger
+    round and the policy export run over both processes too."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -48,6 +49,7 @@ def test_two_process_jax_distributed_run_matches_single_process(tmp_path):
     res = json.loads((tmp_path / "result.json").read_text())
     assert res["processes"] == 2 and res["devices"] == 2
     assert res["distributed"] < TOL, res
+    assert res["il_policy"] == 0.0, res  # IL, DAgger and the export also run over the processes
 
 
 def test_devices_key_is_validated_on_load():

@@ -135,6 +135,25 @@ def _diff(a, b, prefix=""):
         yield prefix.rstrip(".")
 
 
+def _prepare_out_once(cfg, out: str, fresh: bool) -> None:
+    """`prepare_out` for runs over several processes sharing `out`: joins the run
+    (`jax.distributed`, before anything touches a JAX backend), process 0 prepares
+    (and with --fresh deletes) `out`, then the others check it."""
+    import jax
+
+    from agents.sharding import initialize_distributed
+
+    if initialize_distributed(cfg.train) == 1:
+        return prepare_out(cfg, out, fresh)
+    from jax.experimental import multihost_utils
+
+    if jax.process_index() == 0:
+        prepare_out(cfg, out, fresh)
+    multihost_utils.sync_global_devices("reconrl train: run directory ready")
+    if jax.process_index() != 0:
+        prepare_out(cfg, out, fresh=False)
+
+
 def run(args) -> int:
     from jaxsim.io_utils import check_output_file, write_json
 
@@ -143,7 +162,10 @@ def run(args) -> int:
         check_output_file(args.json, "--json")
     check_out(out, args.fresh)
     banks = load_inputs(cfg)
-    prepare_out(cfg, out, args.fresh)
+    if cfg.env.obs == "camera":
+        prepare_out(cfg, out, args.fresh)
+    else:
+        _prepare_out_once(cfg, out, args.fresh)
     from agents.trainer import run_training
 
     results = run_training(cfg, out, banks=banks)

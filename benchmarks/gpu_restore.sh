@@ -97,7 +97,28 @@ print(json.dumps(info))
 EOF
 cat "$R/env.json"
 
-# t=0: the gsplat (and nvdiffrast) JIT build in one process, restore speed beside it (no gsplat needed)
+# restore speed beside the build (no gsplat needed)
+SPEED_SIZES="$SPEED_SIZES" SPEED_N=$SPEED_N CHANNELS="$CHANNELS_USED" R="$R" timeout 120 $PY - > "$R/logs/speed.log" 2>&1 <<'EOF' &
+"""Restore speed (images/s) at each size and DDIM step count, untrained weights of the trained restorer's shape."""
+import dataclasses, json, os
+import torch
+from render_bridge.recon.restorer import DriveRestorer, RestorerConfig, measure_restore_speed
+
+dev = "cuda" if torch.cuda.is_available() else "cpu"
+out = {"device": torch.cuda.get_device_name(0) if dev == "cuda" else "cpu", "restore": []}
+n = int(os.environ["SPEED_N"])
+for size in os.environ["SPEED_SIZES"].split():
+    h, w = (int(v) for v in size.split("x"))
+    r = DriveRestorer(RestorerConfig(image_size=(h, w), block_channels=tuple(int(c) for c in os.environ["CHANNELS"].split(",")), sample_steps=8), device=dev)
+    for steps in (8, 2, 1):
+        out["restore"].append(measure_restore_speed(r, n, min(64, n), steps=steps))
+        print(out["restore"][-1], flush=True)
+json.dump(out, open(os.path.join(os.environ["R"], "speed.json"), "w"), indent=2)
+EOF
+
+# t=0: the gsplat (and nvdiffrast) JIT build in one process, to completion before any other process imports
+# gsplat: processes that load the extension while it builds race on its build folder (seen on the H200: the
+# build and 6 of 7 phase-A processes failed). Reinstalling the gsplat wheel (new file times) triggers a rebuild.
 if [[ $TINY == 0 ]]; then
   ( timeout 300 $PY - > "$R/logs/warmup.log" 2>&1 <<'EOF'
 """Build / load gsplat's CUDA extension (and nvdiffrast's, when installed) once, before the phases use them."""
@@ -116,25 +137,8 @@ sky = CubeSky(8, device=dev)
 print("sky backend", sky.active_backend(), sky.background(torch.eye(4, device=dev)[None], torch.tensor([[[20.0, 0, 16], [0, 20.0, 16], [0, 0, 1]]], device=dev), 32, 32).shape,
       f"{time.time() - t0:.1f} s", flush=True)
 EOF
-  echo "[gpu_restore] warmup rc=$? at $(( $(date +%s) - T0 )) s" | tee -a "$R/logs/phases.log" ) &
+  echo "[gpu_restore] warmup rc=$? at $(( $(date +%s) - T0 )) s" | tee -a "$R/logs/phases.log" )
 fi
-SPEED_SIZES="$SPEED_SIZES" SPEED_N=$SPEED_N CHANNELS="$CHANNELS_USED" R="$R" timeout 120 $PY - > "$R/logs/speed.log" 2>&1 <<'EOF' &
-"""Restore speed (images/s) at each size and DDIM step count, untrained weights of the trained restorer's shape."""
-import dataclasses, json, os
-import torch
-from render_bridge.recon.restorer import DriveRestorer, RestorerConfig, measure_restore_speed
-
-dev = "cuda" if torch.cuda.is_available() else "cpu"
-out = {"device": torch.cuda.get_device_name(0) if dev == "cuda" else "cpu", "restore": []}
-n = int(os.environ["SPEED_N"])
-for size in os.environ["SPEED_SIZES"].split():
-    h, w = (int(v) for v in size.split("x"))
-    r = DriveRestorer(RestorerConfig(image_size=(h, w), block_channels=tuple(int(c) for c in os.environ["CHANNELS"].split(",")), sample_steps=8), device=dev)
-    for steps in (8, 2, 1):
-        out["restore"].append(measure_restore_speed(r, n, min(64, n), steps=steps))
-        print(out["restore"][-1], flush=True)
-json.dump(out, open(os.path.join(os.environ["R"], "speed.json"), "w"), indent=2)
-EOF
 
 # Phase A: every scene captured and fitted once; train scenes also get their restorer pairs; table (a)
 A_END=$(( BUDGET_S * 55 / 100 ))

@@ -25,6 +25,7 @@ run: install
 # 2-core machine (load ~6 from other jobs); more on a quiet one.
 test: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/pytest -q -p no:cacheprovider -n 2
 
 bench-sim: install

@@ -4,6 +4,7 @@ Training envs each carry their own `DAAParams` (behaviour drawn from the configu
 knobs uniform in the behaviour's ranges) in batched `EnvParams`; evaluation uses one
 behaviour at a time so each gets its own row in the results table.
 """
+
 from __future__ import annotations
 
 import jax

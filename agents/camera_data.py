@@ -9,6 +9,7 @@ head's target); the policy's observation is `{"image", "ego"}` (`agents.camera_o
 DAgger rounds roll the camera policy out in closed loop (`agents.camera_eval`) and keep
 its own rendered observations with the expert's labels, or a privileged teacher's.
 """
+
 from __future__ import annotations
 
 import jax
@@ -34,7 +35,9 @@ def to_camera_pairs(camera, bank, vec_pairs: Pairs, scenario_idx, t, ego, env_cf
     invalid pairs are dropped before rendering."""
     keep = np.flatnonzero(np.asarray(vec_pairs.valid))
     sel = jnp.asarray(keep)
-    images = render_logged_poses(camera, bank, jnp.asarray(scenario_idx)[sel], jnp.asarray(t)[sel], jnp.asarray(ego)[sel])
+    images = render_logged_poses(
+        camera, bank, jnp.asarray(scenario_idx)[sel], jnp.asarray(t)[sel], jnp.asarray(ego)[sel]
+    )
     vec = vec_pairs.obs[sel]
     obs = {"image": images, "ego": ego_state(vec, env_cfg)} if with_ego else {"image": images}
     return Pairs(obs=obs, action_discrete=vec_pairs.action_discrete[sel], action_continuous=vec_pairs.action_continuous[sel],
@@ -77,7 +80,11 @@ def dagger_camera_pairs(env, params, camera, network, seed_params, scenario_ids,
     env_p = adversaries.with_daa(params, ids.size, (), key)
     _, rec = rollout_camera(env, camera, network, seed_params, env_p, ids, key, with_ego, sample=sample,
                             record=True, teacher=teacher)  # fmt: skip
-    obs = {"image": rec["image"], "ego": ego_state(rec["privileged"], env.config)} if with_ego else {"image": rec["image"]}
+    obs = (
+        {"image": rec["image"], "ego": ego_state(rec["privileged"], env.config)}
+        if with_ego
+        else {"image": rec["image"]}
+    )
     pairs = Pairs(obs=obs, action_discrete=rec["action_discrete"], action_continuous=rec["action_continuous"],
                   valid=rec["valid"], privileged=rec["privileged"])  # fmt: skip
     return pad_valid(pairs)

@@ -11,6 +11,7 @@ same adversaries as the vector policies) evaluates camera policies unchanged.
 observation, the privileged vector observation, the expert's (or a teacher policy's)
 labels and whether the state was live and labellable.
 """
+
 from __future__ import annotations
 
 import functools
@@ -31,7 +32,9 @@ def _compiled(env, apply, discrete: bool, num_episodes: int, rig, ego: bool, sam
     env_cfg = env.config
 
     def inputs_of(state, env_params):
-        return jax.vmap(lambda st, p: render_inputs(env, st, p, rig), in_axes=(0, params_axes(env_params, True)))(state, env_params)
+        return jax.vmap(lambda st, p: render_inputs(env, st, p, rig), in_axes=(0, params_axes(env_params, True)))(
+            state, env_params
+        )
 
     @jax.jit
     def reset(keys, env_params, ids):

@@ -14,6 +14,7 @@ the target of the perception head's auxiliary loss.
     images = camera.render(inputs)                            # inputs from `render_inputs`
     obs = policy_obs(images, vec_obs, env_cfg, ego_state=True)
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -129,7 +130,9 @@ class Camera:
                             buildings=render_cfg.buildings)  # fmt: skip
         rig = RigConfig(render_cfg.rig, render_cfg.width, render_cfg.height)
         scenes = build_scene_bank(bank, world, device=_device(backend, device))
-        return Camera(Renderer(scenes, rig, backend=backend, device=_device(backend, device), max_batch=render_cfg.max_batch))
+        return Camera(
+            Renderer(scenes, rig, backend=backend, device=_device(backend, device), max_batch=render_cfg.max_batch)
+        )
 
     def render(self, inputs, n_lead: int = 1) -> jax.Array:
         """uint8 images (*lead, C, H, W, 3) for render inputs with `n_lead` leading dims."""

@@ -17,6 +17,7 @@ number of truncations.
     runner = ppo.init(keys, params, env_params)       # params with a leading seed axis
     runner, metrics = ppo.chunk(runner, env_params)   # cfg.updates_per_chunk updates
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -187,7 +188,9 @@ def make_camera_ppo(cfg, env, network, camera, num_seeds: int, ego: bool = True,
             stats_list.append(stats)
             state, vec, obs = state2, vec2, policy_obs(images, vec2, env_cfg, ego)
         t0 = time.perf_counter()
-        params, opt_state, keys, metrics = _sync(learn_all(runner.params, runner.opt_state, keys, steps, stats_list, obs, il_pairs))
+        params, opt_state, keys, metrics = _sync(
+            learn_all(runner.params, runner.opt_state, keys, steps, stats_list, obs, il_pairs)
+        )
         timers["learn"] += time.perf_counter() - t0
         runner = runner.replace(params=params, opt_state=opt_state, env_state=state, obs=obs, privileged=vec,
                                 key=keys, update=runner.update + 1, ep_return=ep_ret)  # fmt: skip

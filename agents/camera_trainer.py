@@ -11,6 +11,7 @@ from IL against DAA adversaries, then the held-out suite), with camera observati
   - episode GIFs of the camera view beside the BEV (`agents.camera_video`).
 Run directory layout as in `agents.trainer`.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -47,7 +48,9 @@ def load_teacher(path: str):
 
     network, params, meta, tcfg = load_policy(path)
     if tcfg.env.obs != "vector":
-        raise ValueError(f"'il.teacher' {path} is a {tcfg.env.obs!r} policy; the teacher must see the vector observation")
+        raise ValueError(
+            f"'il.teacher' {path} is a {tcfg.env.obs!r} policy; the teacher must see the vector observation"
+        )
     if meta.get("seeds", 0):
         params = jax.tree.map(lambda x: x[0], params)
     return network, params
@@ -130,6 +133,7 @@ def evaluate_camera_policies(cfg, env, heldout_params, camera, network, policies
     behaviours = [beh[0] for _, beh in conditions if beh]
     out: dict = {}
     for name, p in policies.items():
+
         def rollout(env_p, ids, k, p=p):
             return rollout_camera(env, camera, network, p, env_p, ids, k, cfg.render.ego_state)
 
@@ -166,9 +170,13 @@ def run_camera_training(cfg: TrainConfig, out: str, stop_after: int | None = Non
             policies["IL"] = start = il_params
         if cfg.ppo.enabled and cfg.ppo.num_updates > 0:
             if il_pairs is None and cfg.ppo.il_coef > 0:
-                raise ValueError("'ppo.il_coef' > 0 needs the IL stage ('il.enabled' with 'il.steps' > 0) for camera pairs")
+                raise ValueError(
+                    "'ppo.il_coef' > 0 needs the IL stage ('il.enabled' with 'il.steps' > 0) for camera pairs"
+                )
             t = time.perf_counter()
-            rl_params, rate, timers = train_camera_ppo(cfg, env, params, camera, network, start, out, logger, il_pairs, stop_after)
+            rl_params, rate, timers = train_camera_ppo(
+                cfg, env, params, camera, network, start, out, logger, il_pairs, stop_after
+            )
             results["timing"]["ppo_s"] = time.perf_counter() - t
             results["timing"]["ppo_split_s"] = timers
             results["ppo_env_steps_per_s"] = rate
@@ -184,7 +192,9 @@ def run_camera_training(cfg: TrainConfig, out: str, stop_after: int | None = Non
                 from agents.camera_video import write_camera_videos
 
                 name = list(policies)[-1]
-                results["videos"] = write_camera_videos(env, heldout_params, held_camera, network, policies[name], cfg, out, name)
+                results["videos"] = write_camera_videos(
+                    env, heldout_params, held_camera, network, policies[name], cfg, out, name
+                )
     finally:
         logger.close()
     results["timing"]["total_s"] = time.perf_counter() - t0

@@ -4,6 +4,7 @@ Each GIF frame is the rig's images (tiled, three cameras per row, scaled to the 
 height) on the left and the top-down view of `agents.video.draw_frames` on the right,
 one frame per decision until the episode ends.
 """
+
 from __future__ import annotations
 
 import os
@@ -58,7 +59,9 @@ def write_camera_videos(env, params, camera, network, seed_params, cfg, out: str
     paths = []
     for idx in range(min(cfg.eval.videos, params.bank.num_scenarios)):
         one = adversaries.with_daa(params, 1, behaviours, jax.random.fold_in(key, idx))
-        images, trace = camera_episode(env, camera, network, p0, one, idx, jax.random.fold_in(key, idx), cfg.render.ego_state)
+        images, trace = camera_episode(
+            env, camera, network, p0, one, idx, jax.random.fold_in(key, idx), cfg.render.ego_state
+        )
         bev = draw_frames(trace, params.bank, idx, title=f"{name} {'/'.join(behaviours) or 'log'} #{idx}")
         frames = []
         for cam, top in zip(images, bev):

@@ -19,6 +19,7 @@ damaged file into one `CheckpointError` line naming the file. `policy.json` is w
 atomically (temp file + rename), so a kill never leaves it half-written; a damaged one
 is reported with its path.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -52,8 +53,10 @@ def tree_sha256(tree) -> str:
 
 def tree_spec(tree) -> list:
     """[[path, shape, dtype], ...] of a pytree's leaves (recorded in policy.json)."""
-    return [[jax.tree_util.keystr(p), list(np.shape(x)), str(np.asarray(x).dtype)]
-            for p, x in jax.tree_util.tree_flatten_with_path(tree)[0]]
+    return [
+        [jax.tree_util.keystr(p), list(np.shape(x)), str(np.asarray(x).dtype)]
+        for p, x in jax.tree_util.tree_flatten_with_path(tree)[0]
+    ]
 
 
 def _first_line(err: BaseException) -> str:
@@ -68,7 +71,9 @@ def check_finite_tree(tree, where: str) -> None:
         if np.issubdtype(a.dtype, np.floating) and a.size:
             if not np.all(np.isfinite(a)):
                 bad = int(np.size(a) - np.count_nonzero(np.isfinite(a)))
-                raise CheckpointError(f"{where}: parameter {jax.tree_util.keystr(path)} has {bad} NaN/inf value(s); the file is damaged or the run diverged")
+                raise CheckpointError(
+                    f"{where}: parameter {jax.tree_util.keystr(path)} has {bad} NaN/inf value(s); the file is damaged or the run diverged"
+                )
 
 
 def _stand_in_empty(tree):
@@ -215,7 +220,10 @@ def load_policy(directory: str):
         target = jax.tree.map(lambda x: np.zeros((seeds,) + x.shape, x.dtype), target)
     spec = meta.get("params_spec")
     if spec is not None and spec != tree_spec(target):
-        diff = next((f"{a} vs expected {b}" for a, b in zip(spec, tree_spec(target)) if a != b), f"{len(spec)} leaves vs {len(tree_spec(target))}")
+        diff = next(
+            (f"{a} vs expected {b}" for a, b in zip(spec, tree_spec(target)) if a != b),
+            f"{len(spec)} leaves vs {len(tree_spec(target))}",
+        )
         raise CheckpointError(f"{meta_path}: 'params_spec' does not match the network it describes ({diff})")
     params_dir = os.path.join(os.path.abspath(directory), "params")
     if not os.path.isdir(params_dir):
@@ -225,13 +233,17 @@ def load_policy(directory: str):
         with ocp.StandardCheckpointer() as ckpt:
             params = ckpt.restore(params_dir, abstract)
     except Exception as err:  # TensorStore's errors span ~150 lines: one line, naming the files
-        raise CheckpointError(f"policy parameters {params_dir} cannot be read ({_first_line(err)}); the files are truncated or damaged") from None
+        raise CheckpointError(
+            f"policy parameters {params_dir} cannot be read ({_first_line(err)}); the files are truncated or damaged"
+        ) from None
     for (path, got), want in zip(jax.tree_util.tree_flatten_with_path(params)[0], jax.tree.leaves(abstract)):
         if np.shape(got) != tuple(want.shape) or np.asarray(got).dtype != want.dtype:
             raise CheckpointError(f"{params_dir}: parameter {jax.tree_util.keystr(path)} has shape {np.shape(got)} "
                                   f"{np.asarray(got).dtype}, {meta_path} says {tuple(want.shape)} {want.dtype}")  # fmt: skip
     want_sum = meta.get("params_sha256")
     if want_sum is not None and tree_sha256(params) != want_sum:
-        raise CheckpointError(f"policy parameters {params_dir} are damaged: their sha256 differs from 'params_sha256' in {meta_path}")
+        raise CheckpointError(
+            f"policy parameters {params_dir} are damaged: their sha256 differs from 'params_sha256' in {meta_path}"
+        )
     check_finite_tree(params, f"policy parameters {params_dir}")
     return network, params, meta, cfg

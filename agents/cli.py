@@ -3,6 +3,7 @@
 Each module in `agents.commands` defines `add_parser(subparsers)` and `run(args) -> int`.
 Modules are imported lazily so `reconrl scenarios ...` does not pay for torch or brax.
 """
+
 from __future__ import annotations
 
 import argparse

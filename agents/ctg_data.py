@@ -4,6 +4,7 @@ Wraps `jaxsim.ctg.imitation.imitation_batch`: one batch of K cousins per trainin
 scenario, labelled by the cousin's own controls, returned as `agents.il.Pairs` with the
 continuous label normalised like the expert pairs.
 """
+
 from __future__ import annotations
 
 import jax

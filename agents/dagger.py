@@ -14,6 +14,7 @@ the continuous label is the bicycle inverse onto the next logged pose.
 
 Pairs keep a leading seed axis so every seed trains on its own policy's states.
 """
+
 from __future__ import annotations
 
 import functools
@@ -87,4 +88,6 @@ def pad_valid(pairs: Pairs, size: int | None = None) -> Pairs:
         raise ValueError("DAgger found no labellable state for some seed")
     m = int(size or counts.max())
     idx = np.stack([np.resize(np.nonzero(v)[0], m) for v in valid])  # (S, m)
-    return jax.tree.map(lambda x: jnp.asarray(np.take_along_axis(np.asarray(x), idx.reshape(idx.shape + (1,) * (x.ndim - 2)), 1)), pairs)
+    return jax.tree.map(
+        lambda x: jnp.asarray(np.take_along_axis(np.asarray(x), idx.reshape(idx.shape + (1,) * (x.ndim - 2)), 1)), pairs
+    )

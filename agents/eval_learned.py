@@ -7,6 +7,7 @@ seed's parameters at once. `rollout_learned` vmaps the same frozen-after-done ro
 (log replay and DAA behaviours, `condition_blocks`) that `reconrl train` and
 `reconrl eval --checkpoint` both report, and aggregates per seed.
 """
+
 from __future__ import annotations
 
 import functools
@@ -91,7 +92,9 @@ def condition_blocks(heldout_params, behaviours, key) -> list:
     n = heldout_params.bank.num_scenarios
     blocks = [(adversaries.with_daa(heldout_params, n, (), key), 1, [("log-replay", slice(None))])]
     if behaviours:
-        parts = [adversaries.with_daa(heldout_params, n, (b,), jax.random.fold_in(key, j)) for j, b in enumerate(behaviours)]
+        parts = [
+            adversaries.with_daa(heldout_params, n, (b,), jax.random.fold_in(key, j)) for j, b in enumerate(behaviours)
+        ]
         rows = [(b, slice(j * n, (j + 1) * n)) for j, b in enumerate(behaviours)] + [("daa-all", slice(None))]
         blocks.append((adversaries.stack_params(parts), len(behaviours), rows))
     return blocks

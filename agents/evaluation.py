@@ -6,6 +6,7 @@ RAD's metrics.
 the episodes and runs every step of every episode in one jitted `jaxsim.rollout.rollout`.
 Finished episodes are frozen, so each contributes exactly its own steps.
 """
+
 from __future__ import annotations
 
 import jax

@@ -9,6 +9,7 @@ Training is chunked so the trainer can checkpoint between chunks: `make_il(...)`
 `init(key, params) -> ILState` and `chunk(state) -> (state, metrics)`, both per seed
 (vmap them for several seeds). Loss: focal or cross-entropy per anchor head.
 """
+
 from __future__ import annotations
 
 import jax
@@ -194,7 +195,13 @@ def accuracy(network, params, pairs: Pairs, batch: int = 4096) -> dict:
             pred = np.asarray(pol.mode(out))
             tgt = np.asarray(pairs.action_discrete[s : s + batch])
             err = np.abs(pred - tgt)
-            sums += [(err[:, 0] == 0).sum(), (err[:, 1] == 0).sum(), (err[:, 0] <= 1).sum(), (err[:, 1] <= 1).sum(), len(tgt)]
+            sums += [
+                (err[:, 0] == 0).sum(),
+                (err[:, 1] == 0).sum(),
+                (err[:, 0] <= 1).sum(),
+                (err[:, 1] <= 1).sum(),
+                len(tgt),
+            ]
         else:
             e = np.abs(np.asarray(out.mean) - np.asarray(pairs.action_continuous[s : s + batch]))
             sums += [e[:, 1].sum(), e[:, 0].sum(), 0, 0, len(e)]

@@ -10,6 +10,7 @@ rows. A resumed phase calls `rewind(phase, step)` first, which drops that phase'
 past the checkpoint it resumes from (rows of chunks that will run again), so the logs
 hold each chunk exactly once. JSON rows are strict JSON: NaN/inf are written as null.
 """
+
 from __future__ import annotations
 
 import csv
@@ -38,8 +39,9 @@ def summary_writer(logdir: str):
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError as err:  # optional dependency: say which packages would do
-            raise ValueError("log.tensorboard needs tensorboardX (pip install tensorboardX), "
-                             "or torch with the 'tensorboard' package") from err
+            raise ValueError(
+                "log.tensorboard needs tensorboardX (pip install tensorboardX), or torch with the 'tensorboard' package"
+            ) from err
     return SummaryWriter(logdir)
 
 
@@ -115,7 +117,11 @@ class RunLogger:
             if rows:
                 header, body = rows[0], rows[1:]
                 col = header.index("step") if "step" in header else None
-                kept = [r for r in body if col is not None and len(r) == len(header) and r[col].isdigit() and int(r[col]) <= step]
+                kept = [
+                    r
+                    for r in body
+                    if col is not None and len(r) == len(header) and r[col].isdigit() and int(r[col]) <= step
+                ]
                 if len(kept) != len(body):
                     dropped += len(body) - len(kept)
                     import io

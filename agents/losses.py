@@ -2,6 +2,7 @@
 
 Time-major arrays: `(T, N)` = rollout steps x envs; per-group arrays add a trailing 2.
 """
+
 from __future__ import annotations
 
 import jax

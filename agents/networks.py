@@ -20,6 +20,7 @@ group (`values[..., 0]` lateral, `values[..., 1]` longitudinal); camera networks
 `perception`, a prediction of the privileged vector observation (RAD trains perception
 before planning; here it is an auxiliary loss).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -54,7 +55,9 @@ class MLP(nnx.Module):
         self.fc1 = nnx.Linear(din, hidden, rngs=rngs)
         self.ln1 = nnx.LayerNorm(hidden, rngs=rngs)
         self.fc2 = nnx.Linear(hidden, hidden, rngs=rngs)
-        self.out = nnx.Linear(hidden, out, rngs=rngs, kernel_init=nnx.initializers.orthogonal(out_scale)) if out else None
+        self.out = (
+            nnx.Linear(hidden, out, rngs=rngs, kernel_init=nnx.initializers.orthogonal(out_scale)) if out else None
+        )
 
     def __call__(self, x):
         x = nnx.relu(self.fc2(nnx.relu(self.ln1(self.fc1(x)))))
@@ -255,7 +258,9 @@ def mask_unreachable(logits_lat, logits_lon, obs, spec: DiscreteActionSpec):
     from jaxsim.observations import SPEED_SCALE
 
     lat_ok, lon_ok = speed_anchor_masks(obs[..., 0] * SPEED_SCALE, spec)
-    return jnp.where(lat_ok, logits_lat, logits_lat - MASK_PENALTY), jnp.where(lon_ok, logits_lon, logits_lon - MASK_PENALTY)
+    return jnp.where(lat_ok, logits_lat, logits_lat - MASK_PENALTY), jnp.where(
+        lon_ok, logits_lon, logits_lon - MASK_PENALTY
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -297,6 +302,4 @@ def make_network(cfg, env_cfg, obs_shape, key: jax.Array) -> Network:
 
 def init_params(cfg, env_cfg, obs_shape: tuple, keys: jax.Array) -> dict:
     """Initial params for each key in `keys` (S, 2), stacked along a leading seed axis."""
-    return jax.tree.map(
-        lambda *xs: jnp.stack(xs), *[make_network(cfg, env_cfg, obs_shape, k).params for k in keys]
-    )
+    return jax.tree.map(lambda *xs: jnp.stack(xs), *[make_network(cfg, env_cfg, obs_shape, k).params for k in keys])

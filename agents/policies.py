@@ -6,6 +6,7 @@ continuous actions are normalised `[accel, steer]` in R^2 (the env gets them map
 `to_env_action`), so the lateral group is the steer dimension and the longitudinal group
 the acceleration dimension.
 """
+
 from __future__ import annotations
 
 import jax

@@ -21,6 +21,7 @@ default, as RAD has no such term), and RAD's RL:IL interleaving (`il_interleave`
 after every N PPO updates, one IL update of `num_minibatches` behaviour-cloning steps
 on expert pairs; RAD uses 4:1), an alternative or complement to `il_coef`.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -188,7 +189,14 @@ def make_learn(cfg, network, il_pairs=None, perception_coef: float = 0.0, il_as_
             cfg.gamma, cfg.gae_lambda,
         )  # fmt: skip
         direction = propagate_direction(traj.direction, traj.done)
-        data = {"obs": traj.obs, "action": traj.action, "logp": traj.logp, "adv": adv, "ret": ret, "direction": direction}
+        data = {
+            "obs": traj.obs,
+            "action": traj.action,
+            "logp": traj.logp,
+            "adv": adv,
+            "ret": ret,
+            "direction": direction,
+        }
         if perception_coef > 0:
             data["privileged"] = traj.privileged
         data = jax.tree.map(lambda x: x.reshape((batch,) + x.shape[2:]), data)
@@ -244,7 +252,9 @@ def make_il_phase(cfg, network, il_pairs):
             updates, o = opt.update(grads, o, p)
             return (optax.apply_updates(p, updates), o), loss
 
-        (params, _), losses_ = jax.lax.scan(body, (params, opt.init(params)), jax.random.split(key, cfg.num_minibatches))
+        (params, _), losses_ = jax.lax.scan(
+            body, (params, opt.init(params)), jax.random.split(key, cfg.num_minibatches)
+        )
         return params, losses_.mean()
 
     return il_phase

@@ -14,6 +14,7 @@ answer that is not such an action stops the evaluation with the answer quoted.
     client.check_health()
     ax, ay = client.act({"front": img, ...})        # uint8 (H, W, 3) images
 """
+
 from __future__ import annotations
 
 import http.client
@@ -118,7 +119,7 @@ class RemotePolicy:
         except (ValueError, AttributeError):
             ok = False
         if not ok:
-            raise RemotePolicyError(f"policy server {self.url}/healthz answered {data[:200]!r}, not {{\"status\": \"ok\"}}")
+            raise RemotePolicyError(f'policy server {self.url}/healthz answered {data[:200]!r}, not {{"status": "ok"}}')
 
     def act(self, images: dict) -> tuple[int, int]:
         """Anchor indices (lateral, longitudinal) for six uint8 (H, W, 3) images keyed as the release."""
@@ -203,7 +204,9 @@ def evaluate_remote(args, bank) -> dict:
         raise ValueError(f"--render-actor-gaussians is {args.render_actor_gaussians}; allowed: >= 32")
     render = RenderConfig(backend=args.render_backend, rig="nuscenes6", width=w, height=h, gaussians=args.render_gaussians,
                           actor_gaussians=args.render_actor_gaussians, buildings=not args.no_buildings)  # fmt: skip
-    env = DrivingEnv(EnvConfig(action_space="discrete", obs="none", substeps=args.substeps or 5, max_steps=args.max_steps))
+    env = DrivingEnv(
+        EnvConfig(action_space="discrete", obs="none", substeps=args.substeps or 5, max_steps=args.max_steps)
+    )
     behaviours = suite_behaviours(args.daa)
     client = RemotePolicy(args.policy_url, timeout=args.timeout, retries=args.retries, pixel_range=args.pixel_range,
                           num_actions=(env.discrete_spec.num_lat, env.discrete_spec.num_lon))  # fmt: skip

@@ -4,6 +4,7 @@ Each cell is `mean ± std` over seeds. The headline compares RL with IL on the D
 cases (all behaviours pooled): the paper's target is CR(RL) <= CR(IL) / 5 with
 DR(RL) <= 1.5 DR(IL).
 """
+
 from __future__ import annotations
 
 import os
@@ -19,7 +20,9 @@ def condition_table(rows: dict) -> str:
         cells = []
         for c in cols:
             m, s = r["mean"][c], r["std"][c]
-            cells.append(f"{int(m)}" if c == "Episodes" else (f"{m:.3f} ± {s:.3f}" if len(r["seeds"]) > 1 else f"{m:.3f}"))
+            cells.append(
+                f"{int(m)}" if c == "Episodes" else (f"{m:.3f} ± {s:.3f}" if len(r["seeds"]) > 1 else f"{m:.3f}")
+            )
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -54,8 +57,12 @@ def comparison_markdown(results: dict) -> str:
             f"**{h['condition']}:** CR IL {h['CR_IL']:.3f} -> RL {h['CR_RL']:.3f} "
             f"({h['CR_reduction_x']:.1f}x lower; paper: 5x), DR IL {h['DR_IL']:.3f} -> RL {h['DR_RL']:.3f} "
             f"(RL/IL {h['DR_ratio_RL_over_IL']:.2f}; target <= 1.5). Target met: {h['target_met']}."
-            + (f" At-fault CR IL {h['AtFaultCR_IL']:.3f} -> RL {h['AtFaultCR_RL']:.3f} "
-               f"({h['AtFaultCR_reduction_x']:.1f}x lower)." if "AtFaultCR_IL" in h else "")
+            + (
+                f" At-fault CR IL {h['AtFaultCR_IL']:.3f} -> RL {h['AtFaultCR_RL']:.3f} "
+                f"({h['AtFaultCR_reduction_x']:.1f}x lower)."
+                if "AtFaultCR_IL" in h
+                else ""
+            )
         )
     return "\n\n".join(parts)
 

@@ -9,6 +9,7 @@ checkpoint, so the logs of a killed and resumed run hold every chunk exactly onc
 A chunk whose state has non-finite `params` raises `DivergedError` (a ValueError: one
 line from the CLI) instead of being checkpointed, exported and evaluated.
 """
+
 from __future__ import annotations
 
 from typing import Callable

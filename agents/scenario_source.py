@@ -1,4 +1,5 @@
 """Where commands get scenarios: a saved bank file or the embedded procedural default."""
+
 from __future__ import annotations
 
 import argparse

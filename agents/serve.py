@@ -30,6 +30,7 @@ What the policy sees (`PolicyServer`):
     or is needed.
 Actions are the policy's greedy (mode) anchors, seed `seed_index` of a multi-seed file.
 """
+
 # no `from __future__ import annotations`: FastAPI reads the endpoints' `Request` annotations at run time
 import io
 import json
@@ -131,7 +132,9 @@ def check_images(arrays: dict, pixel_range: str = "auto") -> dict:
             raise RequestError(422, f"key {k!r}: {int(a.size - np.count_nonzero(np.isfinite(a)))} NaN/inf value(s)")
         lo, hi = float(a.min()), float(a.max())
         if lo < -1e-3 or hi > 255.0 + 1e-3:
-            raise RequestError(422, f"key {k!r}: values in [{lo:g}, {hi:g}]; pixel values must lie in [0, 1] or [0, 255]")
+            raise RequestError(
+                422, f"key {k!r}: values in [{lo:g}, {hi:g}]; pixel values must lie in [0, 1] or [0, 255]"
+            )
     if pixel_range == "auto":
         scale = 255.0 if all(float(arrays[k].max()) <= 1.0 for k in RELEASE_KEYS) else 1.0
     else:
@@ -166,9 +169,15 @@ class PolicyServer:
             raise ValueError(f"{directory} is a {cfg.env.obs!r}-observation policy; the release's protocol carries "
                              "only camera images, so only camera policies (env.obs: camera) can be served")  # fmt: skip
         if not network.discrete:
-            raise ValueError(f"{directory} has a continuous head; the release's protocol answers anchor indices (network.head: discrete)")
+            raise ValueError(
+                f"{directory} has a continuous head; the release's protocol answers anchor indices (network.head: discrete)"
+            )
         render = meta.get("render") or {}
-        rig = RigConfig(render.get("rig", cfg.render.rig), render.get("width", cfg.render.width), render.get("height", cfg.render.height))
+        rig = RigConfig(
+            render.get("rig", cfg.render.rig),
+            render.get("width", cfg.render.width),
+            render.get("height", cfg.render.height),
+        )
         self.keys = [release_key(s.name) for s in rig.specs]
         unknown = [k for k in self.keys if k not in RELEASE_KEYS]
         if unknown:
@@ -316,7 +325,7 @@ def create_app(server: PolicyServer, max_bytes: int = MAX_UPLOAD_BYTES):
 class ThreadedServer:
     """uvicorn serving `app` on a socket bound here, in a background thread (tests, benchmarks).
 
-        with ThreadedServer(app) as srv:   # srv.url == "http://127.0.0.1:<free port>"
+    with ThreadedServer(app) as srv:   # srv.url == "http://127.0.0.1:<free port>"
     """
 
     def __init__(self, app, host: str = "127.0.0.1", port: int = 0):

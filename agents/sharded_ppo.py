@@ -13,6 +13,7 @@ every minibatch and XLA all-reduces the gradients. The minibatch permutation is 
 drawn over the global batch: for a seed and a global batch, N devices run the same
 algorithm as one (equal up to the order of floating-point sums).
 """
+
 from __future__ import annotations
 
 import dataclasses

@@ -13,6 +13,7 @@ devices for `train.devices: N`). Arrays handed to a sharded function are global
 process computes the same init from the same seeds), so the same code runs on one
 process and on several.
 """
+
 from __future__ import annotations
 
 import os
@@ -80,7 +81,9 @@ def resolve_devices(devices: str, num_envs: int, envs_key: str = "ppo.num_envs")
         raise ValueError(f"'train.devices' is {devices}: a run over {jax.process_count()} processes uses every "
                          f"device of every process (set train.devices: all, here {visible})")  # fmt: skip
     if num_envs % n:
-        raise ValueError(f"'train.devices' ({n}) must divide '{envs_key}' ({num_envs}): each device steps an equal share")
+        raise ValueError(
+            f"'train.devices' ({n}) must divide '{envs_key}' ({num_envs}): each device steps an equal share"
+        )
     return n
 
 

@@ -6,6 +6,7 @@ Every section validates itself in `__post_init__`, so a bad value fails on load 
 error naming the key (`'ppo.clip_lat' is -1; allowed range: [0.0, 1.0]`). Unknown keys
 are rejected by name (`jaxsim.config_utils.dataclass_from_dict`).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -99,7 +100,9 @@ class NetworkConfig:
         check_range("network.embed", self.embed, 4, 4096)
         check_range("network.num_heads", self.num_heads, 1, 64)
         if self.embed % self.num_heads:
-            raise ConfigError(f"'network.embed' ({self.embed}) must be divisible by 'network.num_heads' ({self.num_heads})")
+            raise ConfigError(
+                f"'network.embed' ({self.embed}) must be divisible by 'network.num_heads' ({self.num_heads})"
+            )
 
 
 @dataclass(frozen=True)
@@ -290,7 +293,9 @@ class TrainConfig:
         check_range("seeds", self.seeds, 1, 1024)
         needs = {"cnn": "bev", "impala": "camera", "mlp": "vector", "attention": "vector"}[self.network.encoder]
         if self.env.obs != needs:
-            raise ConfigError(f"'network.encoder' {self.network.encoder} needs 'env.obs' = '{needs}' (got '{self.env.obs}')")
+            raise ConfigError(
+                f"'network.encoder' {self.network.encoder} needs 'env.obs' = '{needs}' (got '{self.env.obs}')"
+            )
         if self.il.teacher and self.env.obs != "camera":
             raise ConfigError("'il.teacher' (a vector policy labelling DAgger states) needs 'env.obs' = 'camera'")
         if self.network.head == "discrete" and self.env.action_space != "discrete":
@@ -310,13 +315,19 @@ class TrainConfig:
 
 def config_from_dict(data: dict) -> TrainConfig:
     """Validate a nested dict over the defaults (sections given in part keep the rest)."""
-    return dataclass_from_dict(TrainConfig, _merge(config_to_dict(TrainConfig()), _devices_as_text(_coerce(data or {}))))
+    return dataclass_from_dict(
+        TrainConfig, _merge(config_to_dict(TrainConfig()), _devices_as_text(_coerce(data or {})))
+    )
 
 
 def _devices_as_text(data: dict) -> dict:
     """`train.devices` is "all" or a count: YAML (and `_coerce`) read `4` as a number."""
     train = data.get("train")
-    if isinstance(train, dict) and isinstance(train.get("devices"), (int, float)) and not isinstance(train["devices"], bool):
+    if (
+        isinstance(train, dict)
+        and isinstance(train.get("devices"), (int, float))
+        and not isinstance(train["devices"], bool)
+    ):
         d = train["devices"]
         if d != int(d):
             raise ConfigError(f"'train.devices' is {d!r}; allowed: all or a whole number >= 1")
@@ -371,4 +382,3 @@ def config_to_dict(cfg) -> dict:
         v = getattr(cfg, f.name)
         out[f.name] = config_to_dict(v) if dataclasses.is_dataclass(v) else conv(v)
     return out
-

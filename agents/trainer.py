@@ -9,6 +9,7 @@ Layout of a run directory:
   results.json, results.md          the comparison table
 All `seeds` runs train at once (jax.vmap over seeds); tables report mean and std.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -40,7 +41,9 @@ def build_banks(cfg: TrainConfig):
         return load_bank(sc.train_path), load_bank(sc.heldout_path)
     from jaxsim.procedural import generate_bank
 
-    return generate_bank(sc.num_train, split="train", seed=sc.seed), generate_bank(sc.num_heldout, split="heldout", seed=sc.seed)
+    return generate_bank(sc.num_train, split="train", seed=sc.seed), generate_bank(
+        sc.num_heldout, split="heldout", seed=sc.seed
+    )
 
 
 def env_params_for(env: DrivingEnv, bank, cfg: TrainConfig):
@@ -124,7 +127,9 @@ def _replicated_on(mesh):
         return (lambda tree: tree), (lambda tree: tree)
     from agents.sharding import host_value, put, replicated, tree_shardings
 
-    return (lambda tree: put(tree, tree_shardings(tree, replicated(mesh)))), (lambda tree: jax.tree.map(host_value, tree))
+    return (lambda tree: put(tree, tree_shardings(tree, replicated(mesh)))), (
+        lambda tree: jax.tree.map(host_value, tree)
+    )
 
 
 def _dagger_round(cfg, env, params, network, seed_params, r, visited_pairs, pad_valid):
@@ -201,7 +206,9 @@ def evaluate_policies(cfg, env, heldout_params, network, policies: dict, mesh=No
     behaviours = [beh[0] for _, beh in conditions if beh]
     out: dict = {}
     for name, p in policies.items():
-        rows = evaluate_suite(lambda env_p, ids, k: rollout_learned(env, network, p, env_p, ids, k, mesh), heldout_params, behaviours, key)
+        rows = evaluate_suite(
+            lambda env_p, ids, k: rollout_learned(env, network, p, env_p, ids, k, mesh), heldout_params, behaviours, key
+        )
         for row, agg in rows.items():
             out.setdefault(row, {})[name] = agg
     return out

@@ -4,6 +4,7 @@ Each frame is a 60 m window centred on the ego: lane centerlines grey, the refer
 green, other agents blue (the DAA adversary orange), the ego red. Frames stop at the
 episode's end; the title line names the event that ended it.
 """
+
 from __future__ import annotations
 
 import os
@@ -18,7 +19,13 @@ from jaxsim.geometry import box_corners
 from jaxsim.metrics import NO_EVENT
 from jaxsim.rollout import episode_steps, unroll
 
-EVENT_NAMES = {0: "completed", 1: "dynamic collision", 2: "static collision", 3: "position deviation", 4: "heading deviation"}
+EVENT_NAMES = {
+    0: "completed",
+    1: "dynamic collision",
+    2: "static collision",
+    3: "position deviation",
+    4: "heading deviation",
+}
 
 
 def episode_trace(env, params, network, net_params, idx: int, key) -> dict:
@@ -29,7 +36,8 @@ def episode_trace(env, params, network, net_params, idx: int, key) -> dict:
     def run(net_params, params, key):
         obs, state = env.reset_to(key, params, idx)
         policy = lambda k, obs, state: pol.to_env_action(  # noqa: E731
-            pol.mode(network.apply(net_params, obs)), params.dynamics, network.discrete)
+            pol.mode(network.apply(net_params, obs)), params.dynamics, network.discrete
+        )
 
         def frame(st):
             return (st.next_state.ego, *env.current_agents(st.next_state, params), st.next_state.metrics.event, st.done)

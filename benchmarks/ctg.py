@@ -4,6 +4,7 @@ Target configuration (GPU): 65,536 envs x K = 8 cousins in one jitted call, envs
 uniformly from a procedural bank. Reports cousins/s (sampled and checked), envs/s, the
 acceptance rate and the compile time. Runs on CPU at small sizes (e.g. --num-envs 64).
 """
+
 from __future__ import annotations
 
 import time
@@ -12,10 +13,14 @@ import time
 def add_arguments(parser) -> None:
     parser.add_argument("--num-envs", type=int, default=65536, help="envs per call (default %(default)s)")
     parser.add_argument("--k", type=int, default=8, help="cousins per env (default %(default)s)")
-    parser.add_argument("--scenarios", type=int, default=256, help="procedural scenarios in the bank (default %(default)s)")
+    parser.add_argument(
+        "--scenarios", type=int, default=256, help="procedural scenarios in the bank (default %(default)s)"
+    )
     parser.add_argument("--bank", default=None, help="scenario bank .npz instead of procedural scenarios")
     parser.add_argument("--iters", type=int, default=5, help="timed calls after warm-up (default %(default)s)")
-    parser.add_argument("--chunk", type=int, default=0, help="envs per lax.map chunk, 0 = one vmap (default %(default)s)")
+    parser.add_argument(
+        "--chunk", type=int, default=0, help="envs per lax.map chunk, 0 = one vmap (default %(default)s)"
+    )
     parser.add_argument("--no-agents", action="store_true", help="skip the overlap check against logged agents")
 
 

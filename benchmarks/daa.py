@@ -4,6 +4,7 @@ against off, and (`--search`) random sampling vs gradient adversary search.
     reconrl bench daa --json out.json                       # 65,536 envs (GPU sizes)
     reconrl bench daa --num-envs 256 --steps 10 --search --search-envs 32 --rollouts 4   # CPU
 """
+
 from __future__ import annotations
 
 import time
@@ -13,8 +14,12 @@ def add_arguments(p) -> None:
     p.add_argument("--num-envs", type=int, default=65536, help="envs for sampling/check and the step timing")
     p.add_argument("--steps", type=int, default=50, help="env steps per timed rollout")
     p.add_argument("--bank-size", type=int, default=256, help="scenarios in the bank")
-    p.add_argument("--source", choices=("procedural", "scenes"), default="procedural",
-                   help="procedural generator bank, or jaxsim.daa.scenes straight roads (fallback when missing)")
+    p.add_argument(
+        "--source",
+        choices=("procedural", "scenes"),
+        default="procedural",
+        help="procedural generator bank, or jaxsim.daa.scenes straight roads (fallback when missing)",
+    )
     p.add_argument("--obs", choices=("none", "vector"), default="none", help="observation computed in the step timing")
     p.add_argument("--repeats", type=int, default=3, help="timed repeats (best is reported)")
     p.add_argument("--skip-autoreset", action="store_true", help="time only the plain step, not AutoResetWrapper")

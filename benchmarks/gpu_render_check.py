@@ -7,6 +7,7 @@
 2. zero copy: JAX -> torch and torch -> JAX through DLPack keep the device pointer, and
    a full `Renderer.render` returns a JAX array aliasing the torch output buffer.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,7 +38,9 @@ def render_inputs(bank, rig, num_envs: int, t: int = 0, draw_ego: bool = False):
     n = bank.ego_traj.shape[0]
     idx = jnp.arange(num_envs, dtype=jnp.int32) % n
     ego = bank.ego_traj[idx, t]
-    poses = jax.vmap(lambda e, a, v: cameras.actor_poses(e, a, v, draw_ego))(ego, bank.agent_traj[idx, t], bank.agent_valid[idx, t])
+    poses = jax.vmap(lambda e, a, v: cameras.actor_poses(e, a, v, draw_ego))(
+        ego, bank.agent_traj[idx, t], bank.agent_valid[idx, t]
+    )
     views = jax.vmap(lambda e: cameras.view_matrices(e, rig))(ego)
     return idx, poses, views
 
@@ -85,7 +88,9 @@ def zero_copy() -> dict:
     img = torch.randint(0, 255, (4, 3, 32, 32, 3), dtype=torch.uint8, device="cuda")
     j = bridge.torch_to_jax(img)
     bank = demo_bank(1)
-    r = Renderer(build_scene_bank(bank, WorldConfig(target_gaussians=5000)), RigConfig("front", 64, 64), backend="gsplat")
+    r = Renderer(
+        build_scene_bank(bank, WorldConfig(target_gaussians=5000)), RigConfig("front", 64, 64), backend="gsplat"
+    )
     inputs = render_inputs(bank, r.rig, 4)
     captured = {}
     orig = r.render_torch

@@ -14,6 +14,7 @@ JSON records the steps actually used). `--part sky`: cube-map lookup cost and ag
 (nvdiffrast vs torch) and one fit with each sky backend. `--tiny` runs every path at toy
 size on the CPU (what the tests call).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -157,13 +158,17 @@ def run_table(args, out: str) -> dict:
         except Exception as err:  # noqa: BLE001 - keep the GPU run alive: record, then fit without densification
             if not cfg.densify:
                 raise
-            FAILURES.append(f"scene {s}: fit with densification failed ({type(err).__name__}: {err}); refit with densify=False")
+            FAILURES.append(
+                f"scene {s}: fit with densification failed ({type(err).__name__}: {err}); refit with densify=False"
+            )
             print("[recon bench] " + FAILURES[-1], flush=True)
             cfg = dataclasses.replace(cfg, densify=False)
             scene = fit(cap, cfg, progress=False, device=device)
         _sync()
         t1 = time.perf_counter()
-        table = novel_view_table(scene, bank, s, offsets, cousins=not args.no_cousins, out_dir=os.path.join(out, f"scene_{s}"))
+        table = novel_view_table(
+            scene, bank, s, offsets, cousins=not args.no_cousins, out_dir=os.path.join(out, f"scene_{s}")
+        )
         t_eval = time.perf_counter() - t1
         row = {"scenario": s, "scenario_id": int(bank.scenario_id[s]), "frames": cap.num_frames, "points": int(cap.points.shape[0]),
                "iterations": cfg.iterations, "fit_seconds": scene.meta["fit_seconds"], "capture_seconds": t_cap,
@@ -249,7 +254,9 @@ def run_sky(args, out: str) -> dict:
         result["max_abs_diff_torch_vs_nvdiffrast"] = float(diff.max())
         result["mean_abs_diff_torch_vs_nvdiffrast"] = float(diff.mean())
     _, val = cap.split(cfg.holdout_every)
-    gt, _, alpha = render_groundtruth(bank, 0, cap.ego_poses[val], cap.actor_poses[val], rig, world, device=device, return_points=True)
+    gt, _, alpha = render_groundtruth(
+        bank, 0, cap.ego_poses[val], cap.actor_poses[val], rig, world, device=device, return_points=True
+    )
     sky_px = alpha < 0.5  # pixels where the ground-truth world shows the sky
     for b in backends:
         try:

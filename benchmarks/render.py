@@ -11,6 +11,7 @@ Reports (all timings synchronised; ratios taken within one run):
 On a GPU set XLA_PYTHON_CLIENT_PREALLOCATE=false. On a CPU (reference backend) use tiny
 sizes, e.g. --batch-sizes 1,2 --sizes 32 --gaussians 3000 --env-envs 2 --env-size 32.
 """
+
 from __future__ import annotations
 
 import os
@@ -89,8 +90,13 @@ def sweep(args, bank, scene_banks) -> list[dict]:
     for g, sb in scene_banks.items():
         for size in _ints(args.sizes):
             for b in _ints(args.batch_sizes):
-                r = Renderer(sb, RigConfig(args.rig, size, size), backend=args.backend, max_batch=args.max_batch,
-                             packed=not args.unpacked)
+                r = Renderer(
+                    sb,
+                    RigConfig(args.rig, size, size),
+                    backend=args.backend,
+                    max_batch=args.max_batch,
+                    packed=not args.unpacked,
+                )
                 inputs = [bridge.jax_to_torch(x) for x in render_inputs(bank, r.rig, b)]
                 _reset_peak()
                 sec = _time(lambda: r.render_torch(*inputs), args.repeats)
@@ -111,8 +117,13 @@ def overhead(args, bank, sb, size: int) -> dict:
     from render_bridge.renderer import Renderer
 
     b = args.overhead_batch
-    r = Renderer(sb, RigConfig(args.rig, size, size), backend=args.backend, max_batch=max(b, args.max_batch),
-                 packed=not args.unpacked)
+    r = Renderer(
+        sb,
+        RigConfig(args.rig, size, size),
+        backend=args.backend,
+        max_batch=max(b, args.max_batch),
+        packed=not args.unpacked,
+    )
     jin = render_inputs(bank, r.rig, b)
     idx, poses, views = (bridge.jax_to_torch(x) for x in jin)
     g = r.scene_bank.compose(idx.long(), poses)  # the renderer holds the bank on its device
@@ -148,8 +159,13 @@ def camera_env(args, bank) -> dict:
     sb = build_scene_bank(bank, WorldConfig(target_gaussians=args.env_gaussians))
     n = args.env_envs
     env = VmapWrapper(AutoResetWrapper(DrivingEnv(EnvConfig(obs="none"))), n)
-    renderer = Renderer(sb, RigConfig(args.rig, args.env_size, args.env_size), backend=args.backend,
-                        max_batch=args.max_batch, packed=not getattr(args, "unpacked", False))
+    renderer = Renderer(
+        sb,
+        RigConfig(args.rig, args.env_size, args.env_size),
+        backend=args.backend,
+        max_batch=args.max_batch,
+        packed=not getattr(args, "unpacked", False),
+    )
     cam = CameraObsEnv(env, renderer)
     params = env.default_params(bank)
     key = jax.random.PRNGKey(0)
@@ -182,7 +198,14 @@ def run(args) -> dict:
            "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None}  # fmt: skip
     out["sweep"] = sweep(args, bank, scene_banks)
     g_max = max(scene_banks)
-    out.update(overhead(args, bank, scene_banks[g_max], max(s for s in _ints(args.sizes) if s <= 128) if min(_ints(args.sizes)) <= 128 else min(_ints(args.sizes))))
+    out.update(
+        overhead(
+            args,
+            bank,
+            scene_banks[g_max],
+            max(s for s in _ints(args.sizes) if s <= 128) if min(_ints(args.sizes)) <= 128 else min(_ints(args.sizes)),
+        )
+    )
     print({k: v for k, v in out.items() if k != "sweep"})
     out.update(camera_env(args, bank))
     print({k: v for k, v in out.items() if k.startswith("env_")})

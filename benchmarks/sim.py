@@ -12,6 +12,7 @@ observation) pytree divided by the number of envs.
 (`agents.sharding`, params and bank replicated) and adds env-steps/s per device and the
 scaling efficiency (per-device rate / the first D's, same settings) to each row.
 """
+
 from __future__ import annotations
 
 import time
@@ -27,8 +28,11 @@ def add_arguments(p) -> None:
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--scenarios", type=int, default=64, help="procedural scenarios in the bank")
     p.add_argument("--traffic", default="log", help="comma-separated traffic actors: log, idm (default %(default)s)")
-    p.add_argument("--devices", default="", help="comma-separated device counts (or all) to shard the envs over; "
-                   "empty: one device, no mesh")
+    p.add_argument(
+        "--devices",
+        default="",
+        help="comma-separated device counts (or all) to shard the envs over; empty: one device, no mesh",
+    )
     p.add_argument("--final-obs", default="1", help="comma-separated 1/0: auto-reset keeps the final observation")
 
 
@@ -87,8 +91,14 @@ def run(args) -> dict:
             continue
         for num_agents in map(int, args.agents.split(",")):
             bank = resize_agents(base, num_agents)
-            for n, d in [(n, d) for n in map(int, args.envs.split(",")) for d in (args.devices.split(",") if args.devices else [""])]:
-                env = VmapWrapper(AutoResetWrapper(DrivingEnv(EnvConfig(obs=obs_type, traffic=traffic)), bool(final_obs)), n)
+            for n, d in [
+                (n, d)
+                for n in map(int, args.envs.split(","))
+                for d in (args.devices.split(",") if args.devices else [""])
+            ]:
+                env = VmapWrapper(
+                    AutoResetWrapper(DrivingEnv(EnvConfig(obs=obs_type, traffic=traffic)), bool(final_obs)), n
+                )
                 params = env.default_params(bank)
                 action = jnp.tile(jnp.array([30, 20], jnp.int32), (n, 1))
 
@@ -134,8 +144,15 @@ def run(args) -> dict:
                 }  # fmt: skip
                 if devices:
                     row.update(devices=devices, env_steps_per_s_per_device=rate / devices)
-                    same = [r for r in rows if r.get("devices") and all(r[k] == row[k] for k in ("obs", "traffic", "final_obs", "envs", "agents"))]
-                    row["scaling_efficiency"] = row["env_steps_per_s_per_device"] / (same or [row])[0]["env_steps_per_s_per_device"]
+                    same = [
+                        r
+                        for r in rows
+                        if r.get("devices")
+                        and all(r[k] == row[k] for k in ("obs", "traffic", "final_obs", "envs", "agents"))
+                    ]
+                    row["scaling_efficiency"] = (
+                        row["env_steps_per_s_per_device"] / (same or [row])[0]["env_steps_per_s_per_device"]
+                    )
                 rows.append(row)
                 print(
                     f"obs={obs_type:6s} traffic={traffic:3s} final_obs={final_obs} envs={n:6d} agents={num_agents:3d}  {rate / 1e6:9.2f} M env-steps/s  "

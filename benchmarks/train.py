@@ -14,6 +14,7 @@ scaling efficiency (per-device rate / the smallest D's per-device rate).
 `--compare-unsharded` also times today's single-device program and reports the sharded
 path's cost against it (`sharded_overhead` = unsharded rate / sharded rate at D=1, - 1).
 """
+
 from __future__ import annotations
 
 
@@ -29,10 +30,17 @@ def add_arguments(p) -> None:
     p.add_argument("--daa", action="store_true", help="DAA adversaries on (all behaviours)")
     p.add_argument("--seeds", type=int, default=1, help="seeds trained at once (jax.vmap)")
     p.add_argument("--obs", choices=("vector", "camera"), default="vector", help="observation the policy sees")
-    p.add_argument("--devices", default="", help="comma-separated device counts for the sharded trainer "
-                   "(e.g. 1,2,4,8 or all); empty: today's single-device program only")
-    p.add_argument("--compare-unsharded", action="store_true",
-                   help="with --devices: also time the single-device program and report the sharded path's overhead")
+    p.add_argument(
+        "--devices",
+        default="",
+        help="comma-separated device counts for the sharded trainer "
+        "(e.g. 1,2,4,8 or all); empty: today's single-device program only",
+    )
+    p.add_argument(
+        "--compare-unsharded",
+        action="store_true",
+        help="with --devices: also time the single-device program and report the sharded path's overhead",
+    )
     p.add_argument("--repeats", type=int, default=1, help="timed chunks per configuration (median reported)")
     from benchmarks.train_camera import add_camera_arguments
 
@@ -78,14 +86,18 @@ def run(args) -> dict:
         runner = jax.vmap(ppo.init, in_axes=(0, 0, None))(keys, p0, env_params)
         chunk = jax.jit(jax.vmap(ppo.chunk, in_axes=(0, None)))
         compile_s, dt = _time_chunks(chunk, runner, env_params, args.repeats)
-        res.update(first_chunk_s=compile_s, timed_s=dt, env_steps_per_s=steps / dt, sim_steps_per_s=steps * args.substeps / dt)
+        res.update(
+            first_chunk_s=compile_s, timed_s=dt, env_steps_per_s=steps / dt, sim_steps_per_s=steps * args.substeps / dt
+        )
         print(f"PPO: {res['env_steps_per_s']:,.0f} env-steps/s ({res['sim_steps_per_s']:,.0f} log steps/s) "
               f"with {args.num_envs} envs x {args.seeds} seed(s); first chunk (compile) {compile_s:.1f} s")  # fmt: skip
     if args.devices:
         res["sharded"] = _sharded_rows(args, cfg, env, net, keys, p0, env_params, steps)
         if args.compare_unsharded and res["sharded"][0]["devices"] == 1:
             res["sharded_overhead"] = res["env_steps_per_s"] / res["sharded"][0]["env_steps_per_s"] - 1.0
-            print(f"sharded path on 1 device costs {100 * res['sharded_overhead']:+.1f}% against the single-device program")
+            print(
+                f"sharded path on 1 device costs {100 * res['sharded_overhead']:+.1f}% against the single-device program"
+            )
     return res
 
 
@@ -119,7 +131,9 @@ def _sharded_rows(args, cfg, env, net, keys, p0, env_params, steps) -> list:
     for d in args.devices.split(","):
         n = resolve_devices(d.strip(), args.num_envs, "--num-envs")
         mesh = make_mesh(n)
-        sp = shard_ppo(make_ppo(cfg.ppo, env, net, batched_params=True, mesh=mesh), mesh, keys, p0, env_params, args.num_envs)
+        sp = shard_ppo(
+            make_ppo(cfg.ppo, env, net, batched_params=True, mesh=mesh), mesh, keys, p0, env_params, args.num_envs
+        )
         compile_s, dt = _time_chunks(sp.chunk, sp.runner, sp.env_params, args.repeats)
         rows.append({"devices": n, "first_chunk_s": compile_s, "timed_s": dt, "env_steps_per_s": steps / dt,
                      "env_steps_per_s_per_device": steps / dt / n})  # fmt: skip

@@ -4,6 +4,7 @@ simulate and learn time, and peak GPU memory.
 The floor is the renderer alone (`reconrl bench render`: images/s at the same size and
 Gaussian budget): PPO from pixels cannot step faster than its observations are drawn.
 """
+
 from __future__ import annotations
 
 
@@ -14,7 +15,9 @@ def add_camera_arguments(p) -> None:
     g.add_argument("--width", type=int, default=128)
     g.add_argument("--height", type=int, default=128)
     g.add_argument("--gaussians", type=int, default=200_000, help="background Gaussians per scene")
-    g.add_argument("--camera-scenes", type=int, default=16, help="scenes rendered (each holds its Gaussians on the GPU)")
+    g.add_argument(
+        "--camera-scenes", type=int, default=16, help="scenes rendered (each holds its Gaussians on the GPU)"
+    )
     g.add_argument("--channels", default="16,32,32", help="IMPALA stages")
     g.add_argument("--perception-coef", type=float, default=0.1)
 

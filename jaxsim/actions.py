@@ -12,6 +12,7 @@ The reachable-anchor mask is computed, not typed in: dense bicycle rollouts over
 horizon from speeds in [0, max_speed] with constant accelerations and steers within
 the limits; an anchor is reachable when some rollout ends inside its cell.
 """
+
 from __future__ import annotations
 
 import functools
@@ -85,9 +86,9 @@ def nearest_anchor(displacement: jnp.ndarray, spec: DiscreteActionSpec) -> jnp.n
     lon_lo, lon_hi = spec.lon_range
     i_lat = jnp.round((displacement[..., 0] - lat_lo) / (lat_hi - lat_lo) * (spec.num_lat - 1))
     i_lon = jnp.round((displacement[..., 1] - lon_lo) / (lon_hi - lon_lo) * (spec.num_lon - 1))
-    return jnp.stack(
-        [jnp.clip(i_lat, 0, spec.num_lat - 1), jnp.clip(i_lon, 0, spec.num_lon - 1)], axis=-1
-    ).astype(jnp.int32)
+    return jnp.stack([jnp.clip(i_lat, 0, spec.num_lat - 1), jnp.clip(i_lon, 0, spec.num_lon - 1)], axis=-1).astype(
+        jnp.int32
+    )
 
 
 def speed_anchor_masks(speed, spec: DiscreteActionSpec = DiscreteActionSpec(), p: DynamicsParams = DynamicsParams()):

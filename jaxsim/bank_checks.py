@@ -19,6 +19,7 @@ the scene index, the field and the allowed values. The bounds:
   lane_num_points  in [0, P]
   codes            agent_type, source, layout: values of their enums
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -78,7 +79,12 @@ def check_bank_physics(a: dict) -> None:
 
     for name, valid in (("ego_traj", a["ego_valid"]), ("agent_traj", a["agent_valid"])):
         speed = a[name][..., 3]
-        _fail(valid & _range(speed, 0.0, MAX_SPEED), f"{name}[..., 3] (speed)", speed, f"[0, {MAX_SPEED}] m/s at valid steps")
+        _fail(
+            valid & _range(speed, 0.0, MAX_SPEED),
+            f"{name}[..., 3] (speed)",
+            speed,
+            f"[0, {MAX_SPEED}] m/s at valid steps",
+        )
 
     for name, xy in (("ego_traj", a["ego_traj"][..., :2]), ("agent_traj", a["agent_traj"][..., :2]),
                      ("lane_points", a["lane_points"]), ("static_boxes", a["static_boxes"][..., :2]),
@@ -91,4 +97,9 @@ def check_bank_physics(a: dict) -> None:
 
     for name, enum in (("agent_type", AgentType), ("source", Source), ("layout", Layout)):
         codes = np.array([int(e) for e in enum])
-        _fail(~np.isin(a[name], codes), name, a[name], f"codes {sorted(codes.tolist())} ({', '.join(e.name for e in enum)})")
+        _fail(
+            ~np.isin(a[name], codes),
+            name,
+            a[name],
+            f"codes {sorted(codes.tolist())} ({', '.join(e.name for e in enum)})",
+        )

@@ -6,6 +6,7 @@ it, then the physical sense of the numbers (`jaxsim.bank_checks`: time step, siz
 speeds, lane indices, coordinates within a stated bound), and raises
 `ScenarioFormatError` naming the file, the scene index and the offending field.
 """
+
 from __future__ import annotations
 
 import os

@@ -20,6 +20,7 @@ Queries, forwarded unchanged unless a wrapper changes the state's type or batch:
 own settings such as `num_envs` or `batched_params` from further down the stack); a
 contract name never reaches it because every one is defined on `Env`.
 """
+
 from __future__ import annotations
 
 import abc

@@ -13,6 +13,7 @@ Cost per env (S = 64): 4 SDF reads per pixel; lanes and route are resampled alon
 length (~0.75 px spacing) and scattered with `.at[].max`, never compared pixel x lane
 point; boxes are scanline-rasterised (one column interval per box and row).
 """
+
 from __future__ import annotations
 
 import jax

@@ -1,4 +1,5 @@
 """Validation helpers for static configs: errors name the field and what is allowed."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -33,7 +34,7 @@ def check_range(name: str, value: Any, lo: float | None = None, hi: float | None
 
 def check_finite(name: str, value: Any) -> None:
     """Raise ConfigError if a number (or every element of a sequence) is NaN or inf."""
-    for v in (value if isinstance(value, (list, tuple)) else (value,)):
+    for v in value if isinstance(value, (list, tuple)) else (value,):
         if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) and not math.isfinite(v):
             raise ConfigError(f"'{name}' is {value!r}; it must be finite (no NaN or inf)")
 
@@ -50,7 +51,9 @@ def dataclass_from_dict(cls, data: dict, prefix: str = "", base=None):
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - set(fields))
     if unknown:
-        raise ConfigError(f"unknown key(s) {[prefix + k for k in unknown]}; allowed keys under '{prefix.rstrip('.') or 'top level'}': {sorted(fields)}")
+        raise ConfigError(
+            f"unknown key(s) {[prefix + k for k in unknown]}; allowed keys under '{prefix.rstrip('.') or 'top level'}': {sorted(fields)}"
+        )
     kwargs = {}
     defaults = cls() if base is None else base
     for name, value in data.items():

@@ -8,6 +8,7 @@ like the expert but keeps an IDM-style time gap to the nearest agent whose predi
 position (constant velocity over the next seconds) overlaps the ego's path ahead:
 a scripted floor for the collision ratio against DAA cut-ins and hard brakes.
 """
+
 from __future__ import annotations
 
 import jax.numpy as jnp
@@ -68,6 +69,7 @@ def idm_follow_accel(speed, gap, closing, yp: YieldParams = YieldParams()):
     s_star = yp.min_gap + speed * yp.time_gap + speed * closing / (2.0 * jnp.sqrt(yp.max_accel * yp.comfort_decel))
     s = jnp.maximum(gap, 0.1)
     return yp.max_accel * (1.0 - (jnp.maximum(s_star, 0.0) / s) ** 2)
+
 
 POLICIES = ("expert", "constant-velocity", "yielding")
 

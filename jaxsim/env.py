@@ -21,6 +21,7 @@ the documented safe action of its space (see `jaxsim.actions`), or raises with
 `ScenarioIndexError`; under `jax.jit`/`vmap` the id is a tracer and cannot be checked,
 so it is clamped into [0, N-1] (JAX's indexing rule): check ids before jitting.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -321,7 +322,9 @@ class DrivingEnv(Env):
         rp = params.rewards
         penalised = events.dynamic_collision & (events.at_fault | ~jnp.asarray(rp.at_fault_only, bool))
         reward_lon = -rp.event_penalty * penalised + rp.progress_weight * (new.progress - progress0)
-        reward_lat = -rp.event_penalty * (events.static_collision | events.position_deviation | events.heading_deviation)
+        reward_lat = -rp.event_penalty * (
+            events.static_collision | events.position_deviation | events.heading_deviation
+        )
         reward = reward_lon + reward_lat
         if cfg.debug:
             _check_finite(new, raw_action)
@@ -357,7 +360,6 @@ def _check_finite(state: EnvState, action) -> None:
     jax.debug.callback(report, state.ego, jnp.asarray(action, jnp.float32), state.t)
 
 
-
 class ScenarioIndexError(ValueError):
     """`reset_to` got a scenario id outside the bank."""
 
@@ -376,4 +378,6 @@ def _check_scenario_idx(scenario_idx, bank: Scenario) -> None:
         else:
             raise ScenarioIndexError(f"scenario_idx must be one integer, got {scenario_idx!r}; allowed: 0..{n - 1}")
     if not 0 <= int(idx) < n:
-        raise ScenarioIndexError(f"scenario_idx {int(idx)} is out of range; allowed: 0..{n - 1} (the bank holds {n} scenarios)")
+        raise ScenarioIndexError(
+            f"scenario_idx {int(idx)} is out of range; allowed: 0..{n - 1} (the bank holds {n} scenarios)"
+        )

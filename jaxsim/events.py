@@ -12,6 +12,7 @@ at-fault class following nuPlan's (`CollisionClass`, checked in this order):
                  i.e. more than `EventParams.lane_change_offset` m off its reference
                  path or heading more than `lane_change_heading` rad off it
 Static collisions are always the ego's fault."""
+
 from __future__ import annotations
 
 import enum

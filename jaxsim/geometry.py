@@ -1,5 +1,6 @@
 """Planar geometry in JAX: frames, oriented boxes, separating-axis overlap, SDF lookup,
 and closest points on polylines. All functions broadcast over leading dims."""
+
 from __future__ import annotations
 
 import jax.numpy as jnp
@@ -107,7 +108,9 @@ def sdf_lookup(sdf: jnp.ndarray, origin: jnp.ndarray, res: jnp.ndarray, points: 
     return val + outside
 
 
-def closest_on_polyline(points: jnp.ndarray, query: jnp.ndarray, num_valid: jnp.ndarray | None = None, extend_end: bool = False):
+def closest_on_polyline(
+    points: jnp.ndarray, query: jnp.ndarray, num_valid: jnp.ndarray | None = None, extend_end: bool = False
+):
     """Closest point on a polyline to `query`.
 
     Args:

@@ -9,6 +9,7 @@ the temp file is removed and `path` is left as it was. `to_json_safe` turns NaN/
 into `null` so every JSON we write parses with strict readers (Python's `json`, `jq`,
 JavaScript); numpy scalars and arrays become plain numbers and lists.
 """
+
 from __future__ import annotations
 
 import contextlib

@@ -9,6 +9,7 @@ v' = v + a dt clipped to [0, max_speed] applied after the pose update (explicit 
 recovers expert actions from logs.
 Everything is elementwise, differentiable and broadcasts over leading dims.
 """
+
 from __future__ import annotations
 
 import jax

@@ -9,6 +9,7 @@ CR counts every contact (RAD's definition). Beside it, nuPlan-style at-fault num
 (`jaxsim.events.CollisionClass`): AtFaultDCR = dynamic collisions classed as the ego's
 fault, AtFaultCR = AtFaultDCR + SCR (a static collision is always the ego's fault).
 """
+
 from __future__ import annotations
 
 import jax.numpy as jnp
@@ -22,7 +23,9 @@ RAD_COLUMNS = ("CR", "DCR", "SCR", "DR", "PDR", "HDR", "ADD", "LongJerk", "LatJe
 EXTRA_COLUMNS = ("RouteCompletion", "Episodes")
 AT_FAULT_COLUMNS = ("AtFaultCR", "AtFaultDCR")
 # printed tables: CR and at-fault CR side by side, then the rest of RAD's columns
-TABLE_COLUMNS = RAD_COLUMNS[:1] + AT_FAULT_COLUMNS[:1] + RAD_COLUMNS[1:2] + AT_FAULT_COLUMNS[1:] + RAD_COLUMNS[2:] + EXTRA_COLUMNS
+TABLE_COLUMNS = (
+    RAD_COLUMNS[:1] + AT_FAULT_COLUMNS[:1] + RAD_COLUMNS[1:2] + AT_FAULT_COLUMNS[1:] + RAD_COLUMNS[2:] + EXTRA_COLUMNS
+)
 
 NO_EVENT, DYNAMIC, STATIC, POSITION, HEADING = 0, 1, 2, 3, 4
 

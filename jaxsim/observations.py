@@ -14,6 +14,7 @@
   "bev":    a (bev_size, bev_size, 5) float32 raster, see `jaxsim.bev`.
 Positions are divided by `POS_SCALE` and speeds by `SPEED_SCALE` so values stay O(1).
 """
+
 from __future__ import annotations
 
 import jax
@@ -100,16 +101,19 @@ def vector_obs(config, state, params, agents, agent_valid, agent_sizes) -> jnp.n
     dyaw = agents[idx, 2] - ego[2]
     vel = agents[idx, 3:4] * jnp.stack([jnp.cos(dyaw), jnp.sin(dyaw)], axis=-1) - jnp.array([ego[3], 0.0])
     valid = jnp.isfinite(near_d2).astype(jnp.float32)
-    agent_block = jnp.concatenate(
-        [
-            rel[idx] / POS_SCALE,
-            jnp.stack([jnp.cos(dyaw), jnp.sin(dyaw)], axis=-1),
-            vel / SPEED_SCALE,
-            agent_sizes[idx] / 5.0,
-            valid[:, None],
-        ],
-        axis=-1,
-    ) * valid[:, None]
+    agent_block = (
+        jnp.concatenate(
+            [
+                rel[idx] / POS_SCALE,
+                jnp.stack([jnp.cos(dyaw), jnp.sin(dyaw)], axis=-1),
+                vel / SPEED_SCALE,
+                agent_sizes[idx] / 5.0,
+                valid[:, None],
+            ],
+            axis=-1,
+        )
+        * valid[:, None]
+    )
 
     # route points ahead by arc length
     route_xy = state.route[:, :2]

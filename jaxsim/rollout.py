@@ -12,6 +12,7 @@ DAgger, episode videos and adversary search all run on it.
 (num_steps,) axis; `Step.done` marks steps after the episode's end (their values are
 the frozen ones, so mask them).
 """
+
 from __future__ import annotations
 
 from typing import Any, Callable, NamedTuple

@@ -7,6 +7,7 @@ sees it, the env's reference route, DAA adversary in red), with the policy's own
 observation drawn beside it when `EnvConfig.obs == "bev"`. The env step is jitted; the
 loop runs on the host because drawing is numpy/PIL.
 """
+
 from __future__ import annotations
 
 import os

@@ -8,6 +8,7 @@ Conventions: float32, SI units, world frame, yaw in radians counter-clockwise fr
 Trajectory rows are `[x, y, yaw, speed]` (`TRAJ_DIM = 4`). Agent arrays are time-major
 (`(T, A, ...)`) so that the slice an env step reads is contiguous.
 """
+
 from __future__ import annotations
 
 import enum

@@ -27,6 +27,7 @@ A lagging agent advances at most `WALK` log segments per step: behind a stretch 
 its log stood still (zero-length segments) it may pause for a few steps; it never
 jumps. An agent whose log point is not valid snaps back to its log.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -180,6 +181,7 @@ def step_idm(ts: TrafficState, params: TrafficParams, bank, i, t, ego, ego_size,
 
     def lvalid(k):
         return bank.agent_valid[i, k, cols]
+
     cap = jnp.minimum(t + 1, T - 1)  # never ahead of the log
     k_ahead = jnp.minimum(ts.k + PATH_LOOKAHEAD, T - 1)
     ahead = jnp.where(lvalid(k_ahead)[:, None], traj(k_ahead)[:, :2], ts.pose[:, :2])  # invalid: straight

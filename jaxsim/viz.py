@@ -8,6 +8,7 @@ World frame, y up. Colours: drivable area dark grey on a light background, lane
 centrelines dashed, agents blue (pedestrians purple, cyclists teal, highlighted red),
 static boxes brown, the ego orange, its route green.
 """
+
 from __future__ import annotations
 
 import os
@@ -25,8 +26,11 @@ ROUTE = (60, 200, 110)
 EGO = (245, 145, 30)
 STATIC = (140, 105, 70)
 HIGHLIGHT = (225, 40, 40)
-AGENT_COLORS = {int(AgentType.VEHICLE): (70, 130, 235), int(AgentType.PEDESTRIAN): (175, 80, 205),
-                int(AgentType.CYCLIST): (40, 170, 170)}
+AGENT_COLORS = {
+    int(AgentType.VEHICLE): (70, 130, 235),
+    int(AgentType.PEDESTRIAN): (175, 80, 205),
+    int(AgentType.CYCLIST): (40, 170, 170),
+}
 SUPERSAMPLE = 2
 
 
@@ -63,8 +67,17 @@ def _corners(box):
     return local @ np.array([[c, s], [-s, c]]) + [x, y]
 
 
-def draw_scene(scenario, t: int = 0, ego_state=None, agents=None, agent_valid=None, route=None, size_px: int = 512,
-               view=None, highlight=None) -> np.ndarray:
+def draw_scene(
+    scenario,
+    t: int = 0,
+    ego_state=None,
+    agents=None,
+    agent_valid=None,
+    route=None,
+    size_px: int = 512,
+    view=None,
+    highlight=None,
+) -> np.ndarray:
     """Picture (size_px, size_px, 3) uint8 of one scenario (not a bank) at log step t.
 
     ego_state: [x, y, yaw, speed] to draw instead of the logged ego at t.

@@ -8,6 +8,7 @@ and `step` are derived from them in `jaxsim.base.Env`, so a start-changing wrapp
 below an auto-reset wrapper (e.g. `CousinResetWrapper`) shapes every episode, not just
 the first.
 """
+
 from __future__ import annotations
 
 from typing import Any

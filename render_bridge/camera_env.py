@@ -13,6 +13,7 @@ and, with an `AutoResetWrapper` in the stack, `info["final_image"]` (B, C, H, W,
 rendered final state of every episode that ended this step (the new episode's image
 elsewhere); only the finished envs are rendered a second time.
 """
+
 from __future__ import annotations
 
 import jax
@@ -90,7 +91,11 @@ class CameraObsEnv:
 
         def one(s, p):
             agents, valid, _ = base.current_agents(s, p)
-            return s.scenario_idx, cameras.actor_poses(s.ego, agents, valid, draw_ego), cameras.view_matrices(s.ego, rig)
+            return (
+                s.scenario_idx,
+                cameras.actor_poses(s.ego, agents, valid, draw_ego),
+                cameras.view_matrices(s.ego, rig),
+            )
 
         return jax.vmap(one, in_axes=(0, axes))(state, params)
 
@@ -124,7 +129,9 @@ class CameraObsEnv:
         return self._observe(obs, inputs), state
 
     def step(self, key, state, action, params):
-        (obs, state, reward, terminated, truncated, info), inputs, final = self._step(key, state, jnp.asarray(action), params)
+        (obs, state, reward, terminated, truncated, info), inputs, final = self._step(
+            key, state, jnp.asarray(action), params
+        )
         out = self._observe(obs, inputs)
         if final is not None:
             images = out["image"] if self.obs_mode == "dict" else out

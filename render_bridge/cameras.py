@@ -8,6 +8,7 @@ in degrees (yaw left-positive, pitch down-positive, roll clockwise-positive).
 
 `view_matrices(ego, rig)` is written for one env; `jax.vmap` it over envs.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -130,7 +131,9 @@ def camera_to_ego(rig: RigConfig) -> np.ndarray:
     """(C, 4, 4) float32 camera -> ego transforms from the mounts."""
     out = []
     for cam in rig.specs:
-        rot = _rot_z(math.radians(cam.yaw_deg)) @ _rot_y(math.radians(cam.pitch_deg)) @ _rot_x(math.radians(cam.roll_deg))
+        rot = (
+            _rot_z(math.radians(cam.yaw_deg)) @ _rot_y(math.radians(cam.pitch_deg)) @ _rot_x(math.radians(cam.roll_deg))
+        )
         m = np.eye(4)
         m[:3, :3] = rot @ CV_TO_EGO
         m[:3, 3] = (cam.x, cam.y, cam.z)

@@ -10,6 +10,7 @@ device-wide synchronise. Traps handled here (see ../shared/DESIGN.md):
   - conversion cannot run inside `jax.jit`: call these on concrete arrays only;
   - a JAX buffer exported to torch must not be donated afterwards (torch still reads it).
 """
+
 from __future__ import annotations
 
 import jax

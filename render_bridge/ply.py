@@ -16,6 +16,7 @@ values in any property, means beyond `MAX_COORD` m, log-scales outside
 [`MIN_LOG_SCALE`, `MAX_LOG_SCALE`] (so exp() cannot overflow or vanish in float32) and
 zero-length quaternions. `save` writes atomically (temp file in the same folder + rename).
 """
+
 from __future__ import annotations
 
 import math
@@ -92,7 +93,9 @@ def read_vertices(path: str) -> np.ndarray:
             except (ValueError, UnicodeDecodeError) as err:
                 raise PLYError(f"{path}: ascii vertex data cannot be read ({str(err).splitlines()[0][:200]})") from None
             if data.shape != (count, len(props)):
-                raise PLYError(f"{path}: ascii vertex data has shape {data.shape}; the header says {count} rows of {len(props)} properties")
+                raise PLYError(
+                    f"{path}: ascii vertex data has shape {data.shape}; the header says {count} rows of {len(props)} properties"
+                )
             out = np.empty(count, [(n, t) for n, t in props])
             for k, (n, _) in enumerate(props):
                 out[n] = data[:, k]
@@ -129,13 +132,28 @@ def load(path: str, device=None) -> GaussianSet:
     """A `GaussianSet` (activated opacities, linear scales, unit quats, RGB + SH bands) from a 3DGS PLY."""
     v = read_vertices(path)
     names = v.dtype.names
-    need = ["x", "y", "z", "f_dc_0", "f_dc_1", "f_dc_2", "opacity", "scale_0", "scale_1", "scale_2", "rot_0", "rot_1", "rot_2", "rot_3"]
+    need = [
+        "x",
+        "y",
+        "z",
+        "f_dc_0",
+        "f_dc_1",
+        "f_dc_2",
+        "opacity",
+        "scale_0",
+        "scale_1",
+        "scale_2",
+        "rot_0",
+        "rot_1",
+        "rot_2",
+        "rot_3",
+    ]
     missing = [n for n in need if n not in names]
     if missing:
         raise PLYError(f"{path}: missing 3DGS properties {missing}; a 3DGS PLY has {need} and f_rest_*")
     col = lambda *ks: np.stack([np.asarray(v[k], np.float64) for k in ks], -1)  # noqa: E731
     rest_names = [n for n in names if n.startswith("f_rest_")]
-    if any(not n[len("f_rest_"):].isdigit() for n in rest_names):
+    if any(not n[len("f_rest_") :].isdigit() for n in rest_names):
         raise PLYError(f"{path}: f_rest properties must be named f_rest_<number>, got {rest_names[:6]}")
     rest_names = sorted(rest_names, key=lambda n: int(n.split("_")[-1]))
     if len(rest_names) % 3:

@@ -8,6 +8,7 @@ template per actor slot. The sky is an environment map (`render_bridge.sky`).
     cfg = WorldConfig(target_gaussians=200_000)
     scene_bank = build_scene_bank(bank, cfg, device="cuda")
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -24,7 +25,9 @@ ROAD, CURB, SIDEWALK, GRASS = (0.30, 0.30, 0.32), (0.80, 0.80, 0.77), (0.63, 0.6
 MARKING, BARRIER, GLASS, TYRE = (0.93, 0.93, 0.90), (0.90, 0.40, 0.08), (0.12, 0.16, 0.22), (0.05, 0.05, 0.05)
 BODY_PALETTE = np.array([[0.75, 0.10, 0.10], [0.10, 0.25, 0.70], [0.15, 0.15, 0.17], [0.85, 0.85, 0.85],
                          [0.20, 0.55, 0.25], [0.90, 0.75, 0.10], [0.45, 0.45, 0.50], [0.55, 0.30, 0.15]], np.float32)  # fmt: skip
-WALL_PALETTE = np.array([[0.76, 0.70, 0.62], [0.62, 0.55, 0.50], [0.80, 0.78, 0.74], [0.55, 0.42, 0.35], [0.68, 0.72, 0.75]], np.float32)
+WALL_PALETTE = np.array(
+    [[0.76, 0.70, 0.62], [0.62, 0.55, 0.50], [0.80, 0.78, 0.74], [0.55, 0.42, 0.35], [0.68, 0.72, 0.75]], np.float32
+)
 EGO_COLOR = (0.92, 0.92, 0.95)
 
 
@@ -97,7 +100,12 @@ def far_ground(sc: dict, cfg: WorldConfig) -> dict:
     g = np.arange(-cfg.far_ground, cfg.far_ground + step, step)
     gx, gy = np.meshgrid(g + c[0], g + c[1], indexing="xy")
     p = np.stack([gx.ravel(), gy.ravel()], -1)
-    outside = (p[:, 0] < lo[0] - step / 2) | (p[:, 0] > hi[0] + step / 2) | (p[:, 1] < lo[1] - step / 2) | (p[:, 1] > hi[1] + step / 2)
+    outside = (
+        (p[:, 0] < lo[0] - step / 2)
+        | (p[:, 0] > hi[0] + step / 2)
+        | (p[:, 1] < lo[1] - step / 2)
+        | (p[:, 1] > hi[1] + step / 2)
+    )
     p = p[outside]
     return wp.gaussians(np.concatenate([p, np.full((len(p), 1), 0.0)], -1), (0.6 * step, 0.6 * step, 0.05), GRASS, 0.97)
 

@@ -10,6 +10,7 @@ and rasterized in one backend call, written into one preallocated output
 (B, C, H, W, 3) uint8 (or float32 in [0, 1]) and handed back to JAX by DLPack.
 Chunking bounds the backend's working memory for very large batches.
 """
+
 from __future__ import annotations
 
 import torch
@@ -54,7 +55,9 @@ class Renderer:
         kw = dict(backgrounds=None, near=self.rig.near, far=self.rig.far, sh_degree=degree)
         if self.backend == "gsplat":
             kw["packed"] = self.packed
-        return self._rasterize(g.means, g.quats, g.scales, g.opacities, colors, viewmats, Ks, self.rig.width, self.rig.height, **kw)
+        return self._rasterize(
+            g.means, g.quats, g.scales, g.opacities, colors, viewmats, Ks, self.rig.width, self.rig.height, **kw
+        )
 
     @torch.no_grad()
     def render_torch(self, scenario_idx: torch.Tensor, poses: torch.Tensor, viewmats: torch.Tensor) -> torch.Tensor:
@@ -62,7 +65,11 @@ class Renderer:
         b = viewmats.shape[0]
         out_dtype = torch.uint8 if self.dtype == "uint8" else torch.float32
         out = torch.empty((b,) + self.image_shape, dtype=out_dtype, device=self.device)
-        idx, poses, viewmats = scenario_idx.to(self.device, torch.int64), poses.to(self.device), viewmats.to(self.device)
+        idx, poses, viewmats = (
+            scenario_idx.to(self.device, torch.int64),
+            poses.to(self.device),
+            viewmats.to(self.device),
+        )
         for s in range(0, b, self.max_batch):
             e = min(s + self.max_batch, b)
             g = self.scene_bank.compose(idx[s:e], poses[s:e])

@@ -12,6 +12,7 @@ simulator states and appends them to each env's background, so gsplat's batched 
 draws many envs (each with its own scene) in one call. Padding Gaussians have zero
 opacity: both backends cull them before projection.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -61,7 +62,9 @@ class GaussianSet:
         rest = arrays.get("sh_rest")
         if rest is not None and rest.shape[-2] == 0:
             rest = None
-        return GaussianSet(**kw, sh_rest=None if rest is None else torch.as_tensor(rest, dtype=torch.float32, device=device))
+        return GaussianSet(
+            **kw, sh_rest=None if rest is None else torch.as_tensor(rest, dtype=torch.float32, device=device)
+        )
 
     def numpy(self) -> dict:
         out = {f: getattr(self, f).detach().cpu().numpy() for f in FIELDS}

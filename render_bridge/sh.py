@@ -4,6 +4,7 @@ Colour of a Gaussian seen along unit direction d (from the camera centre to the 
 rgb = max(sum_k sh[k] * Y_k(d) + 0.5, 0), with the sign conventions of the original
 3DGS code. `sh_rotation` gives the matrix that rotates coefficients with the scene.
 """
+
 from __future__ import annotations
 
 import math

@@ -7,6 +7,7 @@ per-pixel background. The lookup uses nvdiffrast's `texture` when it is installe
 the tensors are on CUDA, and `torch.nn.functional.grid_sample` otherwise (same bilinear
 filtering with wrap-around in azimuth).
 """
+
 from __future__ import annotations
 
 import math

@@ -3,6 +3,7 @@
 Every builder returns a dict of numpy float32 arrays in `GaussianSet` layout: means
 (n, 3), quats (n, 4) wxyz, scales (n, 3) m, opacities (n,), colors (n, 3) RGB.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -48,7 +49,9 @@ def jitter_colors(g: dict, rng: np.random.Generator, amount: float = 0.06) -> di
     return dict(g, colors=np.clip(g["colors"] * f, 0.0, 1.0))
 
 
-def box_surface(center, size, yaw: float, spacing: float, color, opacity=0.97, faces=("x+", "x-", "y+", "y-", "z+")) -> dict:
+def box_surface(
+    center, size, yaw: float, spacing: float, color, opacity=0.97, faces=("x+", "x-", "y+", "y-", "z+")
+) -> dict:
     """Flat Gaussians tiling the faces of a box.
 
     center (3,) m of the box centre, size (3,) [length along its x, width, height] m,
@@ -107,7 +110,10 @@ def sample_grid(grid: np.ndarray, origin, res: float, pts: np.ndarray) -> np.nda
     h, w = grid.shape
     fx = np.clip((pts[:, 0] - origin[0]) / res, 0, w - 1)
     fy = np.clip((pts[:, 1] - origin[1]) / res, 0, h - 1)
-    x0, y0 = np.minimum(np.floor(fx).astype(int), w - 2 if w > 1 else 0), np.minimum(np.floor(fy).astype(int), h - 2 if h > 1 else 0)
+    x0, y0 = (
+        np.minimum(np.floor(fx).astype(int), w - 2 if w > 1 else 0),
+        np.minimum(np.floor(fy).astype(int), h - 2 if h > 1 else 0),
+    )
     x1, y1 = np.minimum(x0 + 1, w - 1), np.minimum(y0 + 1, h - 1)
     ax, ay = fx - x0, fy - y0
     top = grid[y0, x0] * (1 - ax) + grid[y0, x1] * ax

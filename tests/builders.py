@@ -1,4 +1,5 @@
 """Hand-built scenarios with known answers, independent of the procedural generator."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """Small hand-built scenario banks and configs shared by the learner tests."""
+
 from __future__ import annotations
 
 from builders import bank_of, straight_road

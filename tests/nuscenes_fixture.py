@@ -14,6 +14,7 @@ Agents: car A ahead in the right lane, car B overtaking in the left lane (annota
 missing for 2 s in the middle: an occlusion), car C parked beside the road (attribute
 vehicle.parked), a pedestrian, a cyclist and a traffic cone (not an agent).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -62,8 +63,9 @@ def ego_rear_pose(t):
 
 def ego_center_pose(t):
     p = ego_rear_pose(t)
-    return np.concatenate([p[..., :2] + EGO_REAR_TO_CENTER * np.stack([np.cos(p[..., 2]), np.sin(p[..., 2])], -1),
-                           p[..., 2:]], -1)
+    return np.concatenate(
+        [p[..., :2] + EGO_REAR_TO_CENTER * np.stack([np.cos(p[..., 2]), np.sin(p[..., 2])], -1), p[..., 2:]], -1
+    )
 
 
 # name, category, (s0, d0, vs, vd), size [w, l, h], parked
@@ -117,8 +119,12 @@ def _map_json(tok) -> dict:
                 nodes.append({"token": tok("node"), "x": float(p[0]), "y": float(p[1])})
                 out.append(nodes[-1]["token"])
             return out
-        rec = {"token": tok("poly"), "exterior_node_tokens": chain(points),
-               "holes": [{"node_tokens": chain(h)} for h in holes]}
+
+        rec = {
+            "token": tok("poly"),
+            "exterior_node_tokens": chain(points),
+            "holes": [{"node_tokens": chain(h)} for h in holes],
+        }
         polygons.append(rec)
         return rec["token"]
 
@@ -141,23 +147,52 @@ def _map_json(tok) -> dict:
         for s0, s1 in ((S_RANGE[0], S_SPLIT), (S_SPLIT, S_RANGE[1])):
             token = tok("lane")
             toks.append(token)
-            lanes.append({"token": token, "polygon_token": polygon(rect(s0, s1, d - LANE_W / 2, d + LANE_W / 2)),
-                          "lane_type": "CAR", "from_edge_line_token": None, "to_edge_line_token": None,
-                          "left_lane_divider_segments": divider(s0, s1, d + LANE_W / 2),
-                          "right_lane_divider_segments": divider(s0, s1, d - LANE_W / 2)})
+            lanes.append(
+                {
+                    "token": token,
+                    "polygon_token": polygon(rect(s0, s1, d - LANE_W / 2, d + LANE_W / 2)),
+                    "lane_type": "CAR",
+                    "from_edge_line_token": None,
+                    "to_edge_line_token": None,
+                    "left_lane_divider_segments": divider(s0, s1, d + LANE_W / 2),
+                    "right_lane_divider_segments": divider(s0, s1, d - LANE_W / 2),
+                }
+            )
             start = to_world(s0, d)
             # nearly straight, like real map records: a short left arc, a line, a short right arc
             length = s1 - s0
-            arclines[token] = [{"start_pose": [float(start[0]), float(start[1]), ROAD_YAW],
-                                "end_pose": [*map(float, to_world(s1, d)), ROAD_YAW], "shape": "LSR",
-                                "radius": 999.999, "segment_length": [0.25, length - 0.5, 0.25]}]
+            arclines[token] = [
+                {
+                    "start_pose": [float(start[0]), float(start[1]), ROAD_YAW],
+                    "end_pose": [*map(float, to_world(s1, d)), ROAD_YAW],
+                    "shape": "LSR",
+                    "radius": 999.999,
+                    "segment_length": [0.25, length - 0.5, 0.25],
+                }
+            ]
         connectivity[toks[0]] = {"incoming": [], "outgoing": [toks[1]]}
         connectivity[toks[1]] = {"incoming": [toks[0]], "outgoing": []}
-    return {"version": "1.3", "canvas_edge": [2979.5, 2118.1], "node": nodes, "line": [], "polygon": polygons,
-            "drivable_area": [{"token": tok("da"), "polygon_tokens": [drivable]}], "road_segment": [],
-            "road_block": [], "lane": lanes, "ped_crossing": [], "walkway": [], "stop_line": [],
-            "carpark_area": [], "road_divider": [], "lane_divider": [], "traffic_light": [],
-            "arcline_path_3": arclines, "connectivity": connectivity, "lane_connector": []}
+    return {
+        "version": "1.3",
+        "canvas_edge": [2979.5, 2118.1],
+        "node": nodes,
+        "line": [],
+        "polygon": polygons,
+        "drivable_area": [{"token": tok("da"), "polygon_tokens": [drivable]}],
+        "road_segment": [],
+        "road_block": [],
+        "lane": lanes,
+        "ped_crossing": [],
+        "walkway": [],
+        "stop_line": [],
+        "carpark_area": [],
+        "road_divider": [],
+        "lane_divider": [],
+        "traffic_light": [],
+        "arcline_path_3": arclines,
+        "connectivity": connectivity,
+        "lane_connector": [],
+    }
 
 
 def build(root: str, version: str = "v1.0-mini", num_keyframes: int = NUM_KEYFRAMES) -> Truth:
@@ -165,19 +200,47 @@ def build(root: str, version: str = "v1.0-mini", num_keyframes: int = NUM_KEYFRA
     tok = _Tokens()
     rng = np.random.default_rng(0)
     location = "boston-seaport"
-    log = {"token": tok("log"), "logfile": "n008-2018-08-01-15-16-36-0400", "vehicle": "n008",
-           "date_captured": "2018-08-01", "location": location}
-    maps = [{"token": tok("map"), "log_tokens": [log["token"]], "category": "semantic_prior",
-             "filename": "maps/53992ee3023e5494b90c316c183be829.png"}]
-    sensors = [{"token": tok("sensor"), "channel": ch, "modality": mod}
-               for ch, mod in (("LIDAR_TOP", "lidar"), ("CAM_FRONT", "camera"))]
-    calib = [{"token": tok("calib"), "sensor_token": s["token"], "translation": [0.9, 0.0, 1.8],
-              "rotation": [1.0, 0.0, 0.0, 0.0], "camera_intrinsic": []} for s in sensors]
+    log = {
+        "token": tok("log"),
+        "logfile": "n008-2018-08-01-15-16-36-0400",
+        "vehicle": "n008",
+        "date_captured": "2018-08-01",
+        "location": location,
+    }
+    maps = [
+        {
+            "token": tok("map"),
+            "log_tokens": [log["token"]],
+            "category": "semantic_prior",
+            "filename": "maps/53992ee3023e5494b90c316c183be829.png",
+        }
+    ]
+    sensors = [
+        {"token": tok("sensor"), "channel": ch, "modality": mod}
+        for ch, mod in (("LIDAR_TOP", "lidar"), ("CAM_FRONT", "camera"))
+    ]
+    calib = [
+        {
+            "token": tok("calib"),
+            "sensor_token": s["token"],
+            "translation": [0.9, 0.0, 1.8],
+            "rotation": [1.0, 0.0, 0.0, 0.0],
+            "camera_intrinsic": [],
+        }
+        for s in sensors
+    ]
     categories = {c: {"token": tok("cat"), "name": c, "description": ""} for c in {a[1] for a in AGENTS}}
-    attributes = {n: {"token": tok("attr"), "name": n, "description": ""}
-                  for n in ("vehicle.moving", "vehicle.parked", "pedestrian.moving", "cycle.with_rider")}
-    scene = {"token": tok("scene"), "log_token": log["token"], "nbr_samples": num_keyframes,
-             "name": "scene-0061", "description": "synthetic: straight road, lane change"}
+    attributes = {
+        n: {"token": tok("attr"), "name": n, "description": ""}
+        for n in ("vehicle.moving", "vehicle.parked", "pedestrian.moving", "cycle.with_rider")
+    }
+    scene = {
+        "token": tok("scene"),
+        "log_token": log["token"],
+        "nbr_samples": num_keyframes,
+        "name": "scene-0061",
+        "description": "synthetic: straight road, lane change",
+    }
 
     # lidar sweeps at 20 Hz with 0.3 ms jitter; every 10th is a keyframe
     n_sweeps = 10 * (num_keyframes - 1) + 1 + 5  # a few sweeps after the last keyframe
@@ -185,8 +248,10 @@ def build(root: str, version: str = "v1.0-mini", num_keyframes: int = NUM_KEYFRA
     t_lidar[0] = 0.0
     t_kf = t_lidar[: 10 * num_keyframes : 10]
     us = lambda t: int(T0_US + round(t * 1e6))  # noqa: E731
-    samples = [{"token": tok("sample"), "timestamp": us(t), "prev": "", "next": "", "scene_token": scene["token"]}
-               for t in t_kf]
+    samples = [
+        {"token": tok("sample"), "timestamp": us(t), "prev": "", "next": "", "scene_token": scene["token"]}
+        for t in t_kf
+    ]
     for a, b in zip(samples[:-1], samples[1:]):
         a["next"], b["prev"] = b["token"], a["token"]
     scene["first_sample_token"], scene["last_sample_token"] = samples[0]["token"], samples[-1]["token"]
@@ -200,16 +265,29 @@ def build(root: str, version: str = "v1.0-mini", num_keyframes: int = NUM_KEYFRA
             is_key = ch == "LIDAR_TOP" and k % 10 == 0 and k // 10 < num_keyframes
             owner = min(int(np.searchsorted(t_kf, t - 1e-9)), num_keyframes - 1)  # next keyframe
             pose = ego_rear_pose(np.array([t]))[0]
-            ep = {"token": tok("ego"), "timestamp": us(t), "rotation": quat(float(pose[2])),
-                  "translation": [float(pose[0]), float(pose[1]), 0.0]}
+            ep = {
+                "token": tok("ego"),
+                "timestamp": us(t),
+                "rotation": quat(float(pose[2])),
+                "translation": [float(pose[0]), float(pose[1]), 0.0],
+            }
             ego_poses.append(ep)
             folder = "samples" if is_key else "sweeps"
             ext = "pcd.bin" if ch == "LIDAR_TOP" else "jpg"
-            rec = {"token": tok("sd"), "sample_token": samples[kf if is_key else owner]["token"],
-                   "ego_pose_token": ep["token"], "calibrated_sensor_token": cal["token"], "timestamp": us(t),
-                   "fileformat": ext.split(".")[0], "is_key_frame": bool(is_key), "height": 0, "width": 0,
-                   "filename": f"{folder}/{ch}/n008-2018-08-01-15-16-36-0400__{ch}__{us(t)}.{ext}",
-                   "prev": prev["token"] if prev else "", "next": ""}
+            rec = {
+                "token": tok("sd"),
+                "sample_token": samples[kf if is_key else owner]["token"],
+                "ego_pose_token": ep["token"],
+                "calibrated_sensor_token": cal["token"],
+                "timestamp": us(t),
+                "fileformat": ext.split(".")[0],
+                "is_key_frame": bool(is_key),
+                "height": 0,
+                "width": 0,
+                "filename": f"{folder}/{ch}/n008-2018-08-01-15-16-36-0400__{ch}__{us(t)}.{ext}",
+                "prev": prev["token"] if prev else "",
+                "next": "",
+            }
             if prev:
                 prev["next"] = rec["token"]
             sample_data.append(rec)
@@ -217,33 +295,66 @@ def build(root: str, version: str = "v1.0-mini", num_keyframes: int = NUM_KEYFRA
 
     instances, annotations = [], []
     for name, cat, _, size, parked in AGENTS:
-        inst = {"token": tok("inst"), "category_token": categories[cat]["token"], "nbr_annotations": 0,
-                "first_annotation_token": "", "last_annotation_token": ""}
+        inst = {
+            "token": tok("inst"),
+            "category_token": categories[cat]["token"],
+            "nbr_annotations": 0,
+            "first_annotation_token": "",
+            "last_annotation_token": "",
+        }
         chain = []
         for k, (s, t) in enumerate(zip(samples, t_kf)):
             if name == "car_b" and OCCLUDED_B[0] <= k < OCCLUDED_B[1]:
                 continue
             pose = agent_pose(name, np.array([t]))[0]
-            attr = "vehicle.parked" if parked else ("vehicle.moving" if cat.startswith("vehicle") else "pedestrian.moving")
+            attr = (
+                "vehicle.parked" if parked else ("vehicle.moving" if cat.startswith("vehicle") else "pedestrian.moving")
+            )
             attr_tokens = [attributes[attr]["token"]] if not cat.startswith("movable") else []
-            chain.append({"token": tok("ann"), "sample_token": s["token"], "instance_token": inst["token"],
-                          "visibility_token": "4", "attribute_tokens": attr_tokens,
-                          "translation": [float(pose[0]), float(pose[1]), 0.8], "size": list(size),
-                          "rotation": quat(float(pose[2])), "prev": "", "next": "",
-                          "num_lidar_pts": 10, "num_radar_pts": 0})
+            chain.append(
+                {
+                    "token": tok("ann"),
+                    "sample_token": s["token"],
+                    "instance_token": inst["token"],
+                    "visibility_token": "4",
+                    "attribute_tokens": attr_tokens,
+                    "translation": [float(pose[0]), float(pose[1]), 0.8],
+                    "size": list(size),
+                    "rotation": quat(float(pose[2])),
+                    "prev": "",
+                    "next": "",
+                    "num_lidar_pts": 10,
+                    "num_radar_pts": 0,
+                }
+            )
         for a, b in zip(chain[:-1], chain[1:]):
             a["next"], b["prev"] = b["token"], a["token"]
-        inst.update(nbr_annotations=len(chain), first_annotation_token=chain[0]["token"],
-                    last_annotation_token=chain[-1]["token"])
+        inst.update(
+            nbr_annotations=len(chain),
+            first_annotation_token=chain[0]["token"],
+            last_annotation_token=chain[-1]["token"],
+        )
         instances.append(inst)
         annotations += chain
 
-    tables = {"scene": [scene], "sample": samples, "sample_data": sample_data, "ego_pose": ego_poses,
-              "sample_annotation": annotations, "instance": instances, "category": list(categories.values()),
-              "attribute": list(attributes.values()), "log": [log], "map": maps, "sensor": sensors,
-              "calibrated_sensor": calib,
-              "visibility": [{"token": str(k), "level": lvl, "description": ""}  # read by the devkit only
-                             for k, lvl in enumerate(("v0-40", "v40-60", "v60-80", "v80-100"), 1)]}
+    tables = {
+        "scene": [scene],
+        "sample": samples,
+        "sample_data": sample_data,
+        "ego_pose": ego_poses,
+        "sample_annotation": annotations,
+        "instance": instances,
+        "category": list(categories.values()),
+        "attribute": list(attributes.values()),
+        "log": [log],
+        "map": maps,
+        "sensor": sensors,
+        "calibrated_sensor": calib,
+        "visibility": [
+            {"token": str(k), "level": lvl, "description": ""}  # read by the devkit only
+            for k, lvl in enumerate(("v0-40", "v40-60", "v60-80", "v80-100"), 1)
+        ],
+    }
     folder = os.path.join(root, version)
     os.makedirs(folder, exist_ok=True)
     for name, records in tables.items():

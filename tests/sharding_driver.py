@@ -5,6 +5,7 @@ is fixed when it initialises, so each case runs here under its own XLA_FLAGS.
     python tests/sharding_driver.py distributed OUT_DIR PORT RANK NPROC
 Writes `result.json` (max |param differences|) into OUT_DIR (rank 0).
 """
+
 from __future__ import annotations
 
 import json

@@ -1,5 +1,6 @@
 """RAD's anchor space: the reachable mask comes from the model, anchors map to controls
 that reach them, and indices round-trip."""
+
 import jax
 import jax.numpy as jnp
 import numpy as np

@@ -1,4 +1,5 @@
 """brax and Gymnasium adapters: protocol conformance, autoreset, seeding, brax PPO learns."""
+
 import functools
 
 import jax

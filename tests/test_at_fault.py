@@ -1,5 +1,6 @@
 """At-fault collisions (nuPlan's classes, jaxsim.events.CollisionClass) on hand-built
 collisions, the metrics' AtFaultCR beside CR, and the at-fault-only reward switch."""
+
 import jax
 import jax.numpy as jnp
 import numpy as np

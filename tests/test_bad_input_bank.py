@@ -1,4 +1,5 @@
 """Bad input: physically impossible or garbage scenario bank files (issue 18, finding 4)."""
+
 from __future__ import annotations
 
 import io

@@ -1,4 +1,5 @@
 """Bad input: damaged checkpoints and policy files are refused, naming the file (issue 18, finding 3)."""
+
 import glob
 import json
 import os

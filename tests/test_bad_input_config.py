@@ -1,4 +1,5 @@
 """Bad input: configs and the `reconrl train` run directory (issue 18, findings 1 and 2)."""
+
 import json
 import math
 import os

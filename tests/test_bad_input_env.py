@@ -1,4 +1,5 @@
 """Bad input: env actions and scenario ids (issue 18, finding 5)."""
+
 import jax
 import jax.numpy as jnp
 import numpy as np

@@ -1,4 +1,5 @@
 """Bad input: output paths, atomic writes, logs that survive a kill, strict JSON (issue 18, finding 8)."""
+
 import csv
 import json
 import os
@@ -68,7 +69,9 @@ def _phase(out, logger, kill_after_save_of=None, kill_before_save_of=None):
     from agents import runner
 
     state0 = {"x": jnp.zeros((3,), jnp.float32)}
-    chunk = jax.jit(lambda s: ({"x": s["x"] + 1.0}, {"loss": jnp.sum(s["x"]) + jnp.arange(2.0), "nan": jnp.full((2,), jnp.nan)}))
+    chunk = jax.jit(
+        lambda s: ({"x": s["x"] + 1.0}, {"loss": jnp.sum(s["x"]) + jnp.arange(2.0), "nan": jnp.full((2,), jnp.nan)})
+    )
     real_save = runner.TrainCheckpoints.save
 
     def save(self, step, tree):
@@ -106,7 +109,9 @@ def test_a_kill_around_a_checkpoint_loses_and_duplicates_no_log_rows(tmp_path, w
 def test_results_json_is_strict_even_with_nan(tmp_path):
     from agents.report import write_results
 
-    write_results({"config": {"seeds": 1}, "timing": {"total_s": 1.0}, "ppo_env_steps_per_s": float("nan")}, str(tmp_path))
+    write_results(
+        {"config": {"seeds": 1}, "timing": {"total_s": 1.0}, "ppo_env_steps_per_s": float("nan")}, str(tmp_path)
+    )
     data = _strict((tmp_path / "results.json").read_text())
     assert data["ppo_env_steps_per_s"] is None
     assert sorted(os.listdir(tmp_path)) == ["results.json", "results.md"]
@@ -128,6 +133,8 @@ def test_diverged_parameters_stop_the_phase_before_the_checkpoint(tmp_path):
         return S(params=jnp.where(step >= 2, jnp.nan, s.params + 1.0), step=step), {"loss": jnp.zeros(1)}
 
     with pytest.raises(DivergedError, match="chunk 2 of 4") as err:
-        run_phase("ppo", str(tmp_path / "ck"), S(jnp.zeros(2), jnp.int32(0)), jax.jit(chunk), 4, 1, "steps", progress=False)
+        run_phase(
+            "ppo", str(tmp_path / "ck"), S(jnp.zeros(2), jnp.int32(0)), jax.jit(chunk), 4, 1, "steps", progress=False
+        )
     assert "step 1" in str(err.value)
     assert TrainCheckpoints(str(tmp_path / "ck")).latest_step() == 1

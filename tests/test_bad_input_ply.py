@@ -1,4 +1,5 @@
 """Bad input: PLY files with non-finite or overflowing values, and random garbage (issue 18, finding 7)."""
+
 import numpy as np
 import pytest
 import torch
@@ -18,7 +19,9 @@ def _write(path, overrides=None, n=5, fmt="binary_little_endian"):
     data["rot_0"] = 1.0
     for (name, i), value in (overrides or {}).items():
         data[name][i] = value
-    header = ["ply", f"format {fmt} 1.0", f"element vertex {n}"] + [f"property float {p}" for p in PROPS] + ["end_header"]
+    header = (
+        ["ply", f"format {fmt} 1.0", f"element vertex {n}"] + [f"property float {p}" for p in PROPS] + ["end_header"]
+    )
     with open(path, "wb") as f:
         f.write(("\n".join(header) + "\n").encode())
         if fmt == "ascii":
@@ -86,7 +89,10 @@ def test_random_garbage_never_crashes_or_loads_nonsense(tmp_path):
     good = open(_write(tmp_path / "good.ply", n=40), "rb").read()
     head_end = good.index(b"end_header") + len("end_header\n")
     cases = [rng.bytes(int(rng.integers(0, 3000))) for _ in range(10)]
-    cases += [b"ply\n" + rng.bytes(300), b"ply\nformat ascii 1.0\nelement vertex 3\nproperty float x\nend_header\n1 2\nx y z\n"]
+    cases += [
+        b"ply\n" + rng.bytes(300),
+        b"ply\nformat ascii 1.0\nelement vertex 3\nproperty float x\nend_header\n1 2\nx y z\n",
+    ]
     cases += [b"ply\nformat binary_little_endian 1.0\nelement vertex -4\nend_header\n",
               b"ply\nproperty float x\nelement vertex 2\nend_header\n", b"ply\nformat binary_little_endian 1.0\n"]  # fmt: skip
     for _ in range(60):

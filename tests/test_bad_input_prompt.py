@@ -1,4 +1,5 @@
 """Bad input: DAA prompts with negation, contradiction or absurd length (issue 18, finding 6)."""
+
 import time
 
 import pytest
@@ -32,7 +33,10 @@ def test_affirmative_prompts_and_negated_tail_still_parse():
     # a negation inside the ignored clause about the other vehicles is fine
     text = "a vehicle on the left cuts in, while the other vehicles do not react"
     assert pr.parse_prompt(text) == (Behaviour.CUT_IN_LEFT, "moderate")
-    assert pr.parse_prompt("a car on the right cuts in and other cars keep going") == (Behaviour.CUT_IN_RIGHT, "moderate")
+    assert pr.parse_prompt("a car on the right cuts in and other cars keep going") == (
+        Behaviour.CUT_IN_RIGHT,
+        "moderate",
+    )
 
 
 def test_length_limit_named():

@@ -1,4 +1,5 @@
 """jaxsim.bank_io: round trips, and clear ScenarioFormatErrors for files that are not banks."""
+
 from __future__ import annotations
 
 import os

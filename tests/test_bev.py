@@ -1,4 +1,5 @@
 """BEV raster: layout, heading-up rotation, channel contents against independent geometry."""
+
 import chex
 import jax
 import jax.numpy as jnp
@@ -43,7 +44,9 @@ def test_shape_dtype_binary(setup):
 
 
 def _expected_box_mask(x, y, yaw, length, width):
-    poly = affinity.rotate(shapely_box(-length / 2, -width / 2, length / 2, width / 2), yaw, use_radians=True, origin=(0, 0))
+    poly = affinity.rotate(
+        shapely_box(-length / 2, -width / 2, length / 2, width / 2), yaw, use_radians=True, origin=(0, 0)
+    )
     poly = affinity.translate(poly, x, y)
     return np.array([[poly.covers(Point(*pixel_xy(r, c))) for c in range(S)] for r in range(S)])
 

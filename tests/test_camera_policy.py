@@ -1,6 +1,7 @@
 """Camera policies on the CPU (reference splatter, tiny images): what the policy sees, the
 final image of auto-reset episodes, the encoder's traces, and the smoke experiment end
 to end with an exact resume."""
+
 import os
 
 import chex
@@ -41,7 +42,9 @@ def test_policy_observation_holds_image_and_ego_state_only():
 
     # Move every other agent and every lane: the image changes (the cameras see them), the
     # policy's non-image input does not (no privileged agent or lane positions reach it).
-    moved = BANK.replace(agent_traj=BANK.agent_traj.at[..., 1].add(-3.0), lane_points=BANK.lane_points.at[..., 1].add(1.5))
+    moved = BANK.replace(
+        agent_traj=BANK.agent_traj.at[..., 1].add(-3.0), lane_points=BANK.lane_points.at[..., 1].add(1.5)
+    )
     params2 = env.default_params(moved)
     vec2, state2 = env.reset_to(jax.random.PRNGKey(0), params2, jnp.array([0, 1]))
     camera2 = Camera(Renderer(build_scene_bank(moved, TINY), RigConfig("front", 24, 16), backend="reference"))
@@ -105,7 +108,11 @@ def test_camera_encoder_traces_once_and_normalises_uint8():
         obs = {"image": jnp.asarray(rng.integers(0, 256, (5,) + shape["image"], dtype=np.uint8)),
                "ego": jnp.asarray(rng.normal(size=(5,) + shape["ego"]), jnp.float32)}  # fmt: skip
         out = apply(net.params, obs)
-        assert out.logits_lat.shape == (5, 61) and out.values.shape == (5, 2) and out.perception.shape == (5,) + shape["privileged"]
+        assert (
+            out.logits_lat.shape == (5, 61)
+            and out.values.shape == (5, 2)
+            and out.perception.shape == (5,) + shape["privileged"]
+        )
     # a constant grey image gives the same output as uint8 or as the same values in float
     grey = {"image": jnp.full((1,) + shape["image"], 128, jnp.uint8), "ego": jnp.zeros((1,) + shape["ego"])}
     grey_f = dict(grey, image=grey["image"].astype(jnp.float32))

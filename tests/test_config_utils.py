@@ -1,4 +1,5 @@
 """Config validation: unknown keys and bad values are named; nested defaults survive."""
+
 import dataclasses
 
 import pytest
@@ -32,7 +33,12 @@ def test_yaml_exponent_strings_become_floats():
 
 @pytest.mark.parametrize(
     "data, match",
-    [({"nmae": "y"}, "nmae"), ({"inner": {"lr": "fast"}}, "inner.lr"), ({"flag": 1}, "flag"), ({"inner": {"steps": 1.5}}, "inner.steps")],
+    [
+        ({"nmae": "y"}, "nmae"),
+        ({"inner": {"lr": "fast"}}, "inner.lr"),
+        ({"flag": 1}, "flag"),
+        ({"inner": {"steps": 1.5}}, "inner.steps"),
+    ],
 )
 def test_bad_keys_and_values_are_named(data, match):
     with pytest.raises(ConfigError, match=match):

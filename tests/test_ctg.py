@@ -1,4 +1,5 @@
 """CTG sampling and checking: lane changes, limits, rejections, vectorisation."""
+
 from __future__ import annotations
 
 import functools

@@ -1,4 +1,5 @@
 """CTG uses: imitation pairs along cousins, and RL episodes that start on cousins."""
+
 from __future__ import annotations
 
 import jax
@@ -127,7 +128,9 @@ def test_episode_starts_on_a_precomputed_cousin(setup):
     routes = np.concatenate([ego, ego[:, :, -1:]], axis=2)  # (N, K, T, 4)
     accepted = _blocks(b, "valid")[:, :, 0].copy()
     accepted[1, [0, 3]] = False
-    bank = CousinBank(routes=jnp.asarray(routes), route_len=jnp.full((N, K), T, jnp.int32), accepted=jnp.asarray(accepted))
+    bank = CousinBank(
+        routes=jnp.asarray(routes), route_len=jnp.full((N, K), T, jnp.int32), accepted=jnp.asarray(accepted)
+    )
     cparams = with_cousin_bank(params, bank)
     env = CousinResetWrapper(DrivingEnv(EnvConfig(obs="none", action_space="continuous")), CFG, p_expert=0.0)
     reset = jax.jit(env.reset_to)

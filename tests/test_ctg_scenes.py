@@ -1,5 +1,6 @@
 """Hand-built CTG scenes with known geometry (a junction with three exits), and tests of
 the base paths CTG builds from them."""
+
 from __future__ import annotations
 
 import jax
@@ -92,7 +93,9 @@ def straight_scene(T: int = 81, ego_y: float = 0.0, **kw) -> dict:
     """`straight_road` on the junction's grid sizes (P = 48, SDF 160 x 200), so both
     stack into one bank. `ego_y` 3.5 / 0 / -3.5 puts the ego on lane 0 / 1 / 2."""
     a = straight_road(T=T, **kw)
-    a["lane_points"] = np.stack([_polyline(p, 48) for p in a["lane_points"][:3]] + [np.zeros((48, 2))]).astype(np.float32)
+    a["lane_points"] = np.stack([_polyline(p, 48) for p in a["lane_points"][:3]] + [np.zeros((48, 2))]).astype(
+        np.float32
+    )
     a["lane_num_points"] = np.array([48, 48, 48, 0], np.int32)
     origin = np.array([-70.0, -80.0], np.float32)
     ys = origin[1] + np.arange(160)

@@ -1,4 +1,5 @@
 """CTG diversity report and the `reconrl ctg stats` / `reconrl bench ctg` commands."""
+
 from __future__ import annotations
 
 import json
@@ -62,7 +63,10 @@ def test_cli_stats_and_bench(tmp_path):
     report = json.loads((out / "ctg_stats.json").read_text())
     assert report["num_scenarios"] == 4 and (out / "ctg_stats.png").exists()
     bench = tmp_path / "bench.json"
-    assert main(["bench", "ctg", "--num-envs", "8", "--k", "2", "--scenarios", "4", "--iters", "1", "--json", str(bench)]) == 0
+    assert (
+        main(["bench", "ctg", "--num-envs", "8", "--k", "2", "--scenarios", "4", "--iters", "1", "--json", str(bench)])
+        == 0
+    )
     result = json.loads(bench.read_text())
     assert result["cousins_per_call"] == 16 and result["cousins_per_s"] > 0
 
@@ -96,4 +100,6 @@ def test_gpu_sampler_matches_cpu():
     np.testing.assert_array_equal(gpu.lateral, cpu.lateral)
     agree = np.mean(gpu.reasons == cpu.reasons)
     assert agree > 0.95, agree  # limits are thresholds: float differences may flip a borderline cousin
-    np.testing.assert_allclose(gpu.states[gpu.accepted & cpu.accepted], cpu.states[gpu.accepted & cpu.accepted], atol=1e-2)
+    np.testing.assert_allclose(
+        gpu.states[gpu.accepted & cpu.accepted], cpu.states[gpu.accepted & cpu.accepted], atol=1e-2
+    )

@@ -4,6 +4,7 @@ ego policy (expert replay, a yielding ego); the tests read their envs from it.
 Hand-placed envs: 0 cut-in from the left, 1 hard brake of a lead, 2 a slower lead that
 brakes once the ego is within 8 m (the expert gets that close, the yielding ego does not).
 """
+
 import chex
 import jax
 import jax.numpy as jnp

@@ -1,6 +1,7 @@
 """Fair adversaries: the DAA check rejects plans that full braking from the logged ego
 state cannot avoid (Reason.UNAVOIDABLE), keeps feasible ones, reports the share, and
 `keep_unavoidable` keeps unfair plans for stress tests."""
+
 import jax
 import jax.numpy as jnp
 import numpy as np

@@ -1,5 +1,6 @@
 """Gradient adversary search (slow on CPU: grads through whole episodes) and the
 65,536-env GPU check."""
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -36,7 +37,8 @@ def test_search_api_runs_batched():
     n = 4
     bank = corner_case_bank(n, seed=2, T=41)
     params = broadcast_params(ENV.default_params(bank), n).replace(
-        daa=daa.sample_params(jax.random.PRNGKey(0), n, search.SEARCH_CONFIG))
+        daa=daa.sample_params(jax.random.PRNGKey(0), n, search.SEARCH_CONFIG)
+    )
     idx = jnp.arange(n)
     found_r, hits_r = search.random_search(ENV, params, idx, jax.random.PRNGKey(1), 2)
     found_g, hits_g, knobs = search.gradient_search(ENV, params, idx, jax.random.PRNGKey(1), 2)

@@ -1,5 +1,6 @@
 """DAA pieces without the env: prompts, config validation, sampling, trajectory check
 reason codes, target selection and metrics per behaviour."""
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -108,11 +109,16 @@ def test_check_reason_codes():
 
 def test_selection_picks_by_geometry():
     # ego at x=0 in lane 1 (y=0); lead at 20 m, left neighbour 3 m behind, right one 12 m ahead
-    bank = corner_case_bank(0, fixed=[dict(ego_speed=10.0, agents=[(1, 20.0, 10.0), (0, -3.0, 10.0), (2, 12.0, 9.0)])], T=20)
+    bank = corner_case_bank(
+        0, fixed=[dict(ego_speed=10.0, agents=[(1, 20.0, 10.0), (0, -3.0, 10.0), (2, 12.0, 9.0)])], T=20
+    )
     args = (bank.ego_traj[0, 0], bank.ego_size[0], bank.lane_points[0, 1], bank.lane_num_points[0, 1], 3.5,
             jnp.bool_(True), jnp.bool_(True), bank.agent_traj[0, 0], bank.agent_valid[0, 0], bank.agent_size[0],
             bank.agent_type[0])  # fmt: skip
-    pick = {b: int(sel.select_target(b, *args)[0]) for b in (B.CUT_IN_LEFT, B.CUT_IN_RIGHT, B.HARD_BRAKE, B.LANE_CHANGE, B.MERGE)}
+    pick = {
+        b: int(sel.select_target(b, *args)[0])
+        for b in (B.CUT_IN_LEFT, B.CUT_IN_RIGHT, B.HARD_BRAKE, B.LANE_CHANGE, B.MERGE)
+    }
     assert pick == {B.CUT_IN_LEFT: 0 + 1, B.CUT_IN_RIGHT: 2, B.HARD_BRAKE: 0, B.LANE_CHANGE: 2, B.MERGE: 2}
     no_left = args[:5] + (jnp.bool_(False),) + args[6:]
     assert int(sel.select_target(B.CUT_IN_LEFT, *no_left)[0]) == -1

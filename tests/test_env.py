@@ -1,5 +1,6 @@
 """Env API: jit without retracing, vmap equals per-env, determinism, auto-reset,
 per-env params, observations, differentiability, config validation, debug mode."""
+
 import chex
 import jax
 import jax.numpy as jnp

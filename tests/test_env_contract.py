@@ -2,6 +2,7 @@
 auto-reset, restart, cousin reset and DAA. Each stack runs several episode ends per
 env and must keep the reset distribution across auto-resets, keep the final
 observation, and keep shapes and dtypes (one trace of `step`)."""
+
 from __future__ import annotations
 
 import chex

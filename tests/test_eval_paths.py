@@ -2,6 +2,7 @@
 `reconrl train` puts in its table for the same checkpoint and seed (regression: the
 checkpoint evaluation once copied the suite with other adversary keys), and every
 evaluator runs the same frozen-after-done rollout (`jaxsim.rollout`)."""
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """Events and RAD metrics on hand-built scenarios with known answers."""
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -97,7 +98,8 @@ def test_metrics_over_known_episodes():
     table = met.markdown_table({"expert": row})
     assert row["AtFaultCR"] == pytest.approx(0.5)  # the ego drove into a stopped car: its fault
     assert table.splitlines()[0].startswith(
-        "| Method | CR | AtFaultCR | DCR | AtFaultDCR | SCR | DR | PDR | HDR | ADD | LongJerk | LatJerk")
+        "| Method | CR | AtFaultCR | DCR | AtFaultDCR | SCR | DR | PDR | HDR | ADD | LongJerk | LatJerk"
+    )
 
 
 def test_add_and_jerk_have_their_closed_form_values():

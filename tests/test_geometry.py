@@ -1,4 +1,5 @@
 """Geometry against shapely (independent reference) on random inputs."""
+
 import jax.numpy as jnp
 import numpy as np
 from shapely.geometry import LineString, Point, Polygon
@@ -7,8 +8,16 @@ from jaxsim.geometry import box_clearance, box_corners, box_overlap, closest_on_
 
 
 def random_boxes(rng, n):
-    return np.stack([rng.uniform(-4, 4, n), rng.uniform(-4, 4, n), rng.uniform(-np.pi, np.pi, n),
-                     rng.uniform(0.5, 6, n), rng.uniform(0.3, 3, n)], -1).astype(np.float32)
+    return np.stack(
+        [
+            rng.uniform(-4, 4, n),
+            rng.uniform(-4, 4, n),
+            rng.uniform(-np.pi, np.pi, n),
+            rng.uniform(0.5, 6, n),
+            rng.uniform(0.3, 3, n),
+        ],
+        -1,
+    ).astype(np.float32)
 
 
 def test_box_overlap_matches_shapely_on_random_boxes():

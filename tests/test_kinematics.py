@@ -1,5 +1,6 @@
 """Bicycle model against closed-form solutions of its own Euler scheme, the analytic
 inverse on random states, and gradients against finite differences."""
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -17,6 +18,8 @@ def enable_x64():
     from jax.experimental import enable_x64 as ctx
 
     return ctx()
+
+
 DT = 0.1
 
 
@@ -55,8 +58,9 @@ def test_speed_is_clipped_to_limits():
 def test_inverse_recovers_random_controls():
     rng = np.random.default_rng(0)
     n = 512
-    state = np.stack([rng.uniform(-50, 50, n), rng.uniform(-50, 50, n), rng.uniform(-np.pi, np.pi, n),
-                      rng.uniform(0.5, 30, n)], -1).astype(np.float32)
+    state = np.stack(
+        [rng.uniform(-50, 50, n), rng.uniform(-50, 50, n), rng.uniform(-np.pi, np.pi, n), rng.uniform(0.5, 30, n)], -1
+    ).astype(np.float32)
     controls = np.stack([rng.uniform(-3, 1.5, n), rng.uniform(-0.8, 0.8, n)], -1).astype(np.float32)
     nxt = kin.step(jnp.asarray(state), jnp.asarray(controls), DT, P)
     rec = kin.inverse(jnp.asarray(state), nxt, DT, P)
@@ -68,8 +72,12 @@ def test_inverse_recovers_random_controls():
 def test_expert_controls_replay_a_bicycle_log():
     rng = np.random.default_rng(1)
     controls = np.stack([rng.uniform(-2, 2, 60), 0.3 * np.sin(np.arange(60) / 7)], -1).astype(np.float32)
-    log = jnp.concatenate([jnp.array([[0.0, 0.0, 0.5, 10.0]]),
-                           kin.rollout(jnp.array([0.0, 0.0, 0.5, 10.0]), jnp.asarray(controls), DT, P)])
+    log = jnp.concatenate(
+        [
+            jnp.array([[0.0, 0.0, 0.5, 10.0]]),
+            kin.rollout(jnp.array([0.0, 0.0, 0.5, 10.0]), jnp.asarray(controls), DT, P),
+        ]
+    )
     rec = kin.expert_controls(log, DT, P)
     replay = kin.rollout(log[0], rec, DT, P)
     np.testing.assert_allclose(replay, log[1:], atol=1e-3)

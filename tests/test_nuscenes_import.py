@@ -3,6 +3,7 @@
 the bank's format, ego and agent interpolation against the fixture's analytic poses, the
 SDF, the lane graph, exact expert replay, a closed-loop expert episode, errors that
 name the missing table or file, and `reconrl scenarios import-nuscenes`."""
+
 from __future__ import annotations
 
 import json
@@ -49,15 +50,27 @@ def _clip_times(summary, n):
 
 # --- arcline_path_3: three records of the real boston-seaport map, with the poses the
 # devkit's own tests (map_expansion/tests/test_arcline_path_utils.py) expect ---
-STRAIGHT = {"start_pose": [421.2419602954602, 1087.9127960414617, 2.739593514975998],
-            "end_pose": [391.7142849867393, 1100.464077182952, 2.7365754617298705], "shape": "LSR",
-            "radius": 999.999, "segment_length": [0.23651121617864976, 28.593481378991886, 3.254561444252876]}
-LEFT = {"start_pose": [391.7142849867393, 1100.464077182952, 2.7365754617298705],
-        "end_pose": [372.7733659833846, 1093.0160135871615, -2.000208580915862], "shape": "LSL",
-        "radius": 14.473414516079979, "segment_length": [22.380622583127813, 0.18854612175175053, 0.0010839266609007578]}
-RIGHT = {"start_pose": [367.53376358458553, 1097.5300417399676, 1.1738120532326812],
-         "end_pose": [392.24904359636037, 1112.5206834496375, -0.4033046016493182], "shape": "RSR",
-         "radius": 16.890467008945414, "segment_length": [4.423187697943063e-05, 6.490596454713637, 26.63819259666578]}
+STRAIGHT = {
+    "start_pose": [421.2419602954602, 1087.9127960414617, 2.739593514975998],
+    "end_pose": [391.7142849867393, 1100.464077182952, 2.7365754617298705],
+    "shape": "LSR",
+    "radius": 999.999,
+    "segment_length": [0.23651121617864976, 28.593481378991886, 3.254561444252876],
+}
+LEFT = {
+    "start_pose": [391.7142849867393, 1100.464077182952, 2.7365754617298705],
+    "end_pose": [372.7733659833846, 1093.0160135871615, -2.000208580915862],
+    "shape": "LSL",
+    "radius": 14.473414516079979,
+    "segment_length": [22.380622583127813, 0.18854612175175053, 0.0010839266609007578],
+}
+RIGHT = {
+    "start_pose": [367.53376358458553, 1097.5300417399676, 1.1738120532326812],
+    "end_pose": [392.24904359636037, 1112.5206834496375, -0.4033046016493182],
+    "shape": "RSR",
+    "radius": 16.890467008945414,
+    "segment_length": [4.423187697943063e-05, 6.490596454713637, 26.63819259666578],
+}
 
 
 def test_arcline_matches_devkit_reference():
@@ -66,10 +79,12 @@ def test_arcline_matches_devkit_reference():
         np.testing.assert_allclose(ends, [path["start_pose"], path["end_pose"]], atol=1e-6)
     # devkit discretize(LEFT, 2): 13 poses evenly spaced along the path
     got = poses_at(LEFT, np.linspace(0.0, path_length(LEFT), 13))[[1, 2, 4, 8]]
-    want = [(389.94237388555354, 1101.0909492468568, 2.8665278225823894),
-            (388.10416900705434, 1101.4829190922167, 2.996480183434908),
-            (384.3534700650694, 1101.539784454639, -3.026800402039642),
-            (377.4305971846951, 1098.8171802734153, -2.506990958629568)]
+    want = [
+        (389.94237388555354, 1101.0909492468568, 2.8665278225823894),
+        (388.10416900705434, 1101.4829190922167, 2.996480183434908),
+        (384.3534700650694, 1101.539784454639, -3.026800402039642),
+        (377.4305971846951, 1098.8171802734153, -2.506990958629568),
+    ]
     np.testing.assert_allclose(got, want, atol=1e-6)
     with pytest.raises(ValueError, match="shape"):
         segment_signs("LXR")
@@ -176,8 +191,12 @@ def test_agents_match_annotations(dataset, imported):
     arrays, summary = imported
     t_kf = dataset.keyframe_times
     speeds = {a[0]: np.hypot(a[2][2], a[2][3]) for a in fx.AGENTS}
-    kinds = {"car_a": AgentType.VEHICLE, "car_b": AgentType.VEHICLE, "ped": AgentType.PEDESTRIAN,
-             "bike": AgentType.CYCLIST}
+    kinds = {
+        "car_a": AgentType.VEHICLE,
+        "car_b": AgentType.VEHICLE,
+        "ped": AgentType.PEDESTRIAN,
+        "bike": AgentType.CYCLIST,
+    }
     for n in range(3):
         t = _clip_times(summary, n)
         assert arrays["agent_valid"][n].any(0).sum() == 4  # cone: not an agent; parked car: static box
@@ -212,12 +231,16 @@ def test_keeps_the_nearest_agents(dataset, imported):
     for n in range(3):
         ego = arrays["ego_traj"][n]
         valid = arrays["agent_valid"][n]
-        dist = np.where(valid, np.hypot(*(arrays["agent_traj"][n][..., :2] - ego[:, None, :2]).transpose(2, 0, 1)),
-                        np.inf).min(0)
+        dist = np.where(
+            valid, np.hypot(*(arrays["agent_traj"][n][..., :2] - ego[:, None, :2]).transpose(2, 0, 1)), np.inf
+        ).min(0)
         assert (np.diff(dist[valid.any(0)]) >= 0).all()  # slots ordered by closest approach
         # with A = 2 and no static slots the parked car competes too: the 2 nearest of all remain
-        d_few = np.where(few["agent_valid"][n], np.hypot(*(few["agent_traj"][n][..., :2] - ego[:, None, :2])
-                                                         .transpose(2, 0, 1)), np.inf).min(0)
+        d_few = np.where(
+            few["agent_valid"][n],
+            np.hypot(*(few["agent_traj"][n][..., :2] - ego[:, None, :2]).transpose(2, 0, 1)),
+            np.inf,
+        ).min(0)
         box = arrays["static_boxes"][n][0]
         d_parked = np.hypot(*(ego[:, :2] - box[:2]).T).min()
         np.testing.assert_allclose(d_few, np.sort(np.append(dist[valid.any(0)], d_parked))[:2], atol=1e-5)
@@ -279,8 +302,9 @@ def test_lane_graph(imported):
     # lane, then its left neighbour
     lanes = arrays["ego_lane"][1]
     assert arrays["lane_left"][1][lanes[0]] == lanes[-1] and len(np.unique(lanes)) == 2
-    d = np.asarray(geometry.to_local(jnp.asarray(arrays["ego_traj"][1, :, :2]),
-                                     jnp.asarray([0.0, 0.0, fx.ROAD_YAW])))[:, 1]
+    d = np.asarray(geometry.to_local(jnp.asarray(arrays["ego_traj"][1, :, :2]), jnp.asarray([0.0, 0.0, fx.ROAD_YAW])))[
+        :, 1
+    ]
     first_left = np.flatnonzero(lanes != lanes[0])[0]
     assert 1.2 < d[first_left] - d[0] < 2.3  # switches lane halfway across
 
@@ -354,8 +378,22 @@ def test_devkit_path_matches_the_json_reader(dataset, imported):
 
 def test_cli_import_and_show(dataset, tmp_path, capsys):
     out, js, png = tmp_path / "nusc.npz", tmp_path / "nusc.json", tmp_path / "clip.png"
-    rc = main(["scenarios", "import-nuscenes", "--dataroot", dataset.dataroot, "--version", dataset.version,
-               "--out", str(out), "--clip-stride", "60", "--json", str(js)])
+    rc = main(
+        [
+            "scenarios",
+            "import-nuscenes",
+            "--dataroot",
+            dataset.dataroot,
+            "--version",
+            dataset.version,
+            "--out",
+            str(out),
+            "--clip-stride",
+            "60",
+            "--json",
+            str(js),
+        ]
+    )
     assert rc == 0
     bank = load_bank(out)
     assert bank.num_scenarios == 2  # starts at 0 and 6 s

@@ -76,7 +76,9 @@ def test_gpu_ppo_throughput_at_4096_envs():
     p = argparse.ArgumentParser()
     bench.add_arguments(p)
     res = bench.run(p.parse_args(["--num-envs", "4096", "--updates", "5", "--scenarios", "64"]))
-    assert res["env_steps_per_s"] > 1e6, res  # a floor that catches a CPU fallback; the target is recorded in RESULTS.md
+    assert res["env_steps_per_s"] > 1e6, (
+        res
+    )  # a floor that catches a CPU fallback; the target is recorded in RESULTS.md
 
 
 def test_ttc_shaping_warns_before_lead_and_follower_collisions():

@@ -1,6 +1,7 @@
 """The procedural scenario source: determinism, layout, lane graph, SDF, traffic, the expert
 log (replays through the bicycle model, never collides, stays on the road) and the
 `reconrl scenarios` command."""
+
 from __future__ import annotations
 
 import json
@@ -127,23 +128,36 @@ def test_expert_never_overlaps_agents(bank, ego_boxes):
 
 def test_expert_stays_on_the_drivable_area(bank, ego_boxes):
     corners = geometry.box_corners(jnp.asarray(ego_boxes))  # (N, T, 4, 2)
-    sd = jax.vmap(geometry.sdf_lookup)(jnp.asarray(bank["sdf"]), jnp.asarray(bank["sdf_origin"]),
-                                       jnp.asarray(bank["sdf_res"]), corners)
+    sd = jax.vmap(geometry.sdf_lookup)(
+        jnp.asarray(bank["sdf"]), jnp.asarray(bank["sdf_origin"]), jnp.asarray(bank["sdf_res"]), corners
+    )
     assert float(sd.max()) < 0.0
 
 
 def test_sdf_negative_on_lanes_positive_far_away(bank):
     lookup = jax.jit(jax.vmap(geometry.sdf_lookup))
-    d = np.asarray(lookup(jnp.asarray(bank["sdf"]), jnp.asarray(bank["sdf_origin"]), jnp.asarray(bank["sdf_res"]),
-                          jnp.asarray(bank["lane_points"])))  # (N, L, P)
+    d = np.asarray(
+        lookup(
+            jnp.asarray(bank["sdf"]),
+            jnp.asarray(bank["sdf_origin"]),
+            jnp.asarray(bank["sdf_res"]),
+            jnp.asarray(bank["lane_points"]),
+        )
+    )  # (N, L, P)
     g = (bank["lane_points"] - bank["sdf_origin"][:, None, None]) / bank["sdf_res"][:, None, None, None]
     inside_grid = (g > 1).all(-1) & (g < np.array(bank["sdf"].shape[:0:-1]) - 2).all(-1)
     on_lane = inside_grid & (np.arange(g.shape[2]) < bank["lane_num_points"][..., None])
     assert on_lane.sum(axis=(1, 2)).min() > 20
     assert d[on_lane].max() < 0.0
     assert (bank["sdf"].max(axis=(1, 2)) > 10.0).all()  # the grid also covers off-road ground
-    far = np.asarray(lookup(jnp.asarray(bank["sdf"]), jnp.asarray(bank["sdf_origin"]), jnp.asarray(bank["sdf_res"]),
-                            jnp.asarray(bank["sdf_origin"] - 300.0)))
+    far = np.asarray(
+        lookup(
+            jnp.asarray(bank["sdf"]),
+            jnp.asarray(bank["sdf_origin"]),
+            jnp.asarray(bank["sdf_res"]),
+            jnp.asarray(bank["sdf_origin"] - 300.0),
+        )
+    )
     assert (far > 100.0).all()
 
 
@@ -162,7 +176,7 @@ def test_lane_graph_is_consistent(bank):
             # padded by repeating the last valid point; spacing roughly uniform, 2-5 m
             # (outer lanes of a curve stretch by up to ~25%)
             pts = bank["lane_points"][n, i]
-            np.testing.assert_array_equal(pts[num[i]:], np.broadcast_to(pts[num[i] - 1], pts[num[i]:].shape))
+            np.testing.assert_array_equal(pts[num[i] :], np.broadcast_to(pts[num[i] - 1], pts[num[i] :].shape))
             step = np.hypot(*np.diff(pts[: num[i]], axis=0).T)
             assert step.max() < 6.0 and step.max() < 1.35 * step.min() + 1e-3
         assert (left[~used] == -1).all() and (right[~used] == -1).all() and (succ[~used] == -1).all()
@@ -208,19 +222,57 @@ def test_agents_do_not_overlap_grossly(bank):
 
 def test_cli_generate_and_show(tmp_path, capsys):
     out = tmp_path / "bank.npz"
-    assert main(["scenarios", "generate", "--num", "5", "--split", "heldout", "--seed", "2", "--out", str(out),
-                 "--json", str(tmp_path / "gen.json")]) == 0
+    assert (
+        main(
+            [
+                "scenarios",
+                "generate",
+                "--num",
+                "5",
+                "--split",
+                "heldout",
+                "--seed",
+                "2",
+                "--out",
+                str(out),
+                "--json",
+                str(tmp_path / "gen.json"),
+            ]
+        )
+        == 0
+    )
     text = capsys.readouterr().out
     assert "generated 5 scenarios" in text and "layouts:" in text
     summary = json.loads((tmp_path / "gen.json").read_text())
     assert summary["num"] == 5 and sum(summary["layouts"].values()) == 5
     png = tmp_path / "scene.png"
-    assert main(["scenarios", "show", "--bank", str(out), "--index", "3", "--t", "10", "--out", str(png),
-                 "--size", "128"]) == 0
+    assert (
+        main(["scenarios", "show", "--bank", str(out), "--index", "3", "--t", "10", "--out", str(png), "--size", "128"])
+        == 0
+    )
     assert png.stat().st_size > 1000
     png2 = tmp_path / "fly.png"
-    assert main(["scenarios", "show", "--split", "heldout", "--seed", "2", "--index", "3", "--t", "10",
-                 "--out", str(png2), "--size", "128"]) == 0
+    assert (
+        main(
+            [
+                "scenarios",
+                "show",
+                "--split",
+                "heldout",
+                "--seed",
+                "2",
+                "--index",
+                "3",
+                "--t",
+                "10",
+                "--out",
+                str(png2),
+                "--size",
+                "128",
+            ]
+        )
+        == 0
+    )
     assert png.read_bytes() == png2.read_bytes()  # the bank entry and the on-the-fly scenario agree
 
 

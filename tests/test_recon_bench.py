@@ -1,5 +1,6 @@
 """benchmarks/recon.py (what benchmarks/gpu_recon.sh runs on the GPU) at toy size on the CPU:
 every part runs and writes the JSON the GPU run reports."""
+
 import json
 
 import pytest

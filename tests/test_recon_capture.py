@@ -1,5 +1,6 @@
 """Logged captures: ground truth equals the camera renderer, the on-disk layout round-trips,
 and bad input names the file and the field (CPU, tiny sizes)."""
+
 import json
 import os
 
@@ -90,4 +91,6 @@ def test_bad_captures_name_file_and_field(cap, tmp_path):
 def test_shifted_poses_move_left_in_the_ego_frame():
     e = np.array([[1.0, 2.0, 0.0], [0.0, 0.0, np.pi / 2]], np.float32)
     np.testing.assert_allclose(shifted_poses(e, 2.0), [[1.0, 4.0, 0.0], [-2.0, 0.0, np.pi / 2]], atol=1e-6)
-    np.testing.assert_allclose(shifted_poses(torch.as_tensor(e), -1.0).numpy(), [[1.0, 1.0, 0.0], [1.0, 0.0, np.pi / 2]], atol=1e-6)
+    np.testing.assert_allclose(
+        shifted_poses(torch.as_tensor(e), -1.0).numpy(), [[1.0, 1.0, 0.0], [1.0, 0.0, np.pi / 2]], atol=1e-6
+    )

@@ -1,6 +1,7 @@
 """Reconstruction on the CPU with the reference splatter (autograd): a one-actor toy scene
 fits at its logged views, actors move with their boxes, PLY round trip, the renderer's
 scene bank, divergence stops with the last good checkpoint, resume, and the CLI."""
+
 import math
 
 import numpy as np
@@ -41,7 +42,9 @@ def test_toy_scene_reconstructs_at_logged_views(cap, scene):
     p_fit = psnr(scene.render(cap.ego_poses[train], cap.actor_poses[train]).numpy(), target)
     p_init = psnr(init.render(cap.ego_poses[train], cap.actor_poses[train]).numpy(), target)
     assert p_fit > PSNR_LOGGED and p_fit > p_init + 3.0, (p_fit, p_init)
-    assert psnr(scene.render(cap.ego_poses[val], cap.actor_poses[val]).numpy(), cap.images[val] / 255.0) > PSNR_LOGGED - 3
+    assert (
+        psnr(scene.render(cap.ego_poses[val], cap.actor_poses[val]).numpy(), cap.images[val] / 255.0) > PSNR_LOGGED - 3
+    )
     assert scene.gaussian_set(1).num > 50  # the agent's points went to its box frame
 
 
@@ -78,7 +81,9 @@ def test_ply_round_trip_of_a_fitted_scene(cap, scene, tmp_path):
     v = ply.read_vertices(paths[0])
     keep = [n for n in v.dtype.names if n != "opacity"]
     broken = tmp_path / "broken.ply"
-    header = ["ply", "format binary_little_endian 1.0", f"element vertex {len(v)}"] + [f"property float {n}" for n in keep]
+    header = ["ply", "format binary_little_endian 1.0", f"element vertex {len(v)}"] + [
+        f"property float {n}" for n in keep
+    ]
     broken.write_bytes(("\n".join(header + ["end_header"]) + "\n").encode() + np.ascontiguousarray(v[keep]).tobytes())
     with pytest.raises(ValueError, match=r"broken.ply.*missing 3DGS properties \['opacity'\]"):
         ply.load(str(broken))
@@ -95,7 +100,9 @@ def test_reconstruction_drives_the_camera_renderer(cap, scene):
     r = Renderer(scene.to_scene_bank(), RIG, backend="reference", device="cpu", dtype="float32", sky=scene.sky_map())
     ego = np.concatenate([cap.ego_poses[:2], np.zeros((2, 1), np.float32)], -1)
     views = np.asarray(jax.vmap(lambda e: cameras.view_matrices(e, RIG))(ego))
-    img = r.render_torch(torch.zeros(2, dtype=torch.int64), torch.as_tensor(cap.actor_poses[:2]), torch.as_tensor(np.array(views)))
+    img = r.render_torch(
+        torch.zeros(2, dtype=torch.int64), torch.as_tensor(cap.actor_poses[:2]), torch.as_tensor(np.array(views))
+    )
     own = scene.render(cap.ego_poses[:2], cap.actor_poses[:2])
     assert psnr(img.numpy(), own.numpy()) > 35.0  # same Gaussians; the sky is resampled to equirect
 
@@ -109,9 +116,13 @@ def test_divergence_keeps_last_good_checkpoint_and_resume(cap, tmp_path):
     assert err.value.step == 4 and err.value.checkpoint.endswith("ckpt_0000004.pt")
     good = [(cap.ego_poses[:1], cap.actor_poses[:1], cap.images[:1] / 255.0, 0.5)]
     resumed = fit(cap, cfg, extra_views=good, ckpt_dir=str(tmp_path), progress=False, device="cpu")
-    assert resumed.meta["start_step"] == 4 and math.isfinite(resumed.meta["final_loss"]) and resumed.meta["val_psnr"] > 5
+    assert (
+        resumed.meta["start_step"] == 4 and math.isfinite(resumed.meta["final_loss"]) and resumed.meta["val_psnr"] > 5
+    )
     with pytest.raises(ValueError, match=r"extra_views\[0\]"):
-        fit(cap, cfg, extra_views=[(cap.ego_poses[:1], cap.actor_poses[:1], cap.images[:1, :, :8], 1.0)], progress=False)
+        fit(
+            cap, cfg, extra_views=[(cap.ego_poses[:1], cap.actor_poses[:1], cap.images[:1, :, :8], 1.0)], progress=False
+        )
 
 
 def test_cli_capture_fit_eval(tmp_path):

@@ -1,6 +1,7 @@
 """Reconstruction on CUDA (skipped without a GPU): gsplat fit with DefaultStrategy
 densification keeps actor ids consistent and reaches the CPU test's PSNR; the nvdiffrast
 cube-map lookup (if installed) agrees with the torch one inside the faces."""
+
 import numpy as np
 import pytest
 import torch

@@ -1,4 +1,5 @@
 """PSNR / SSIM against hand-computed cases, and the cube-map sky's face / uv convention (CPU)."""
+
 import math
 
 import numpy as np

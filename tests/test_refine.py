@@ -1,4 +1,5 @@
 """Restorer pairs, progressive refinement and online restoration on a tiny CPU scene."""
+
 import dataclasses
 import json
 import os
@@ -71,8 +72,10 @@ def test_refine_adds_weighted_pseudo_views_and_resumes(world, tmp_path):
     cfg = RefineConfig(offsets=(1.0, 2.0), weight=0.7, iterations=8, frame_stride=3, cousins=0)
     refined, report = refine(scene, cap, restorer, cfg, work_dir=str(tmp_path), bank=bank, scenario_idx=0)
     n_train = len(scene.timeline["train_frames"][::3])
-    assert [r["views"] for r in report["rounds"]] == [{"shift+1": n_train, "shift-1": n_train},
-                                                      {"shift+2": n_train, "shift-2": n_train}]
+    assert [r["views"] for r in report["rounds"]] == [
+        {"shift+1": n_train, "shift-1": n_train},
+        {"shift+2": n_train, "shift-2": n_train},
+    ]
     assert [r["pseudo_sets"] for r in report["rounds"]] == [2, 4]  # pseudo-views accumulate over rounds
     with np.load(tmp_path / "round_1" / "pseudo.npz") as z:
         assert float(z["weight"]) == 0.7 and z["images_0"].shape == (n_train, 1, 16, 32, 3)
@@ -87,7 +90,9 @@ def test_refine_adds_weighted_pseudo_views_and_resumes(world, tmp_path):
     assert json.load(open(os.path.join(tmp_path, "refine.json")))["rounds"][0]["weight"] == 0.7
     # the control: the same rounds without pseudo-views (no restorer needed)
     control, rep3 = refine(scene, cap, None, dataclasses.replace(cfg, weight=0.0), work_dir=str(tmp_path / "control"))
-    assert [r["pseudo_sets"] for r in rep3["rounds"]] == [0, 0] and not os.path.exists(tmp_path / "control" / "round_0" / "pseudo.npz")
+    assert [r["pseudo_sets"] for r in rep3["rounds"]] == [0, 0] and not os.path.exists(
+        tmp_path / "control" / "round_0" / "pseudo.npz"
+    )
     assert not torch.equal(control.params["colors"], scene.params["colors"])
     assert not torch.equal(control.params["colors"], refined.params["colors"])
 
@@ -103,7 +108,9 @@ def test_restored_scene_and_online_renderer(world):
     view = RestoredScene(scene, restorer)
     img = view.render(cap.ego_poses[:2], cap.actor_poses[:2])
     assert img.shape == (2, 1, 16, 32, 3) and img.dtype == torch.float32
-    torch.testing.assert_close(img, view.render(cap.ego_poses[:2], cap.actor_poses[:2]))  # seeded: same pose, same image
+    torch.testing.assert_close(
+        img, view.render(cap.ego_poses[:2], cap.actor_poses[:2])
+    )  # seeded: same pose, same image
 
     renderer = Renderer(scene.to_scene_bank(), RigConfig("front", 32, 16), backend="reference", sky=scene.sky_map())
     env = VmapWrapper(AutoResetWrapper(DrivingEnv(EnvConfig(obs="none"))), 2)
@@ -148,6 +155,12 @@ def test_control_refinement_continues_the_plain_fit(tmp_path):
         rc = round_config(cfg, 30, rcfg, r)
         assert rc.iterations == 36 + 6 * r and int(rc.refine_stop_frac * horizon(rc)) <= 30
     # a checkpoint of another scene is refused
-    fit(cap, dataclasses.replace(cfg, iterations=2, max_points=50), ckpt_dir=str(tmp_path / "other"), progress=False, device="cpu")
+    fit(
+        cap,
+        dataclasses.replace(cfg, iterations=2, max_points=50),
+        ckpt_dir=str(tmp_path / "other"),
+        progress=False,
+        device="cpu",
+    )
     with pytest.raises(ValueError, match="not a checkpoint of that scene's fit"):
         refine(plain, cap, None, rcfg, state=latest_checkpoint(str(tmp_path / "other")))

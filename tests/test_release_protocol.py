@@ -2,6 +2,7 @@
 `reconrl eval --policy-url` drives a minimal release-style server written here, and
 `reconrl serve` answers a client posting exactly what the release's client posts, with
 the local policy's actions, 4xx for every kind of bad request and the server still up."""
+
 import functools
 import io
 import json
@@ -76,10 +77,16 @@ def test_eval_drives_a_release_style_server(tmp_path):
         assert all(s == {k: ((H, W, 3), "float32") for k in RELEASE_KEYS} for s in log["shapes"])
 
         # nonsense and failing answers: a clear error after a bounded number of attempts
-        for mode, want, attempts in (("text", "not JSON", 1), ("range", "outside 0..60", 1), ("500", "after 3 attempt", 3)):
+        for mode, want, attempts in (
+            ("text", "not JSON", 1),
+            ("range", "outside 0..60", 1),
+            ("500", "after 3 attempt", 3),
+        ):
             log.update(mode=mode, requests=0)
             with pytest.raises(RemotePolicyError, match=want):
-                RemotePolicy(srv.url, timeout=5, retries=2, backoff=0.01).act({k: np.zeros((H, W, 3), np.uint8) for k in RELEASE_KEYS})
+                RemotePolicy(srv.url, timeout=5, retries=2, backoff=0.01).act(
+                    {k: np.zeros((H, W, 3), np.uint8) for k in RELEASE_KEYS}
+                )
             assert log["requests"] == attempts
 
     # an unreachable server: one error line and exit code 2, no endless retries
@@ -112,7 +119,18 @@ def served(tiny_policy):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    cmd = [sys.executable, "-m", "agents.cli", "serve", "--checkpoint", tiny_policy, "--port", str(port), "--max-upload-mb", "0.2"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "agents.cli",
+        "serve",
+        "--checkpoint",
+        tiny_policy,
+        "--port",
+        str(port),
+        "--max-upload-mb",
+        "0.2",
+    ]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -140,7 +158,9 @@ def release_post(url: str, observation: dict):
     buf = io.BytesIO()
     np.savez_compressed(buf, **observation)
     buf.seek(0)
-    return requests.post(url + "/get_action/file", files={"obs": ("obs.npz", buf, "application/octet-stream")}, timeout=30)
+    return requests.post(
+        url + "/get_action/file", files={"obs": ("obs.npz", buf, "application/octet-stream")}, timeout=30
+    )
 
 
 def release_images(seed: int, h: int = H, w: int = W) -> dict:
@@ -178,7 +198,9 @@ def test_serve_answers_the_release_client_with_the_local_policy_actions(served, 
     assert len({tuple(a) for a in answers}) > 1  # the answer depends on the images
     # other sizes are resized to the policy's (the release's cameras are 450x800)
     big = {k: np.full((2 * H, 2 * W, 3), 90.0, np.float32) for k in RELEASE_KEYS}
-    assert release_post(served, big).json()["action"] == local_action(tiny_policy, {k: v[::2, ::2] for k, v in big.items()})
+    assert release_post(served, big).json()["action"] == local_action(
+        tiny_policy, {k: v[::2, ::2] for k, v in big.items()}
+    )
 
 
 def test_serve_refuses_bad_requests_and_stays_up(served, tiny_policy):
@@ -191,7 +213,9 @@ def test_serve_refuses_bad_requests_and_stays_up(served, tiny_policy):
         return buf.getvalue()
 
     def upload(data, field="obs"):
-        return requests.post(served + "/get_action/file", files={field: ("obs.npz", data, "application/octet-stream")}, timeout=30)
+        return requests.post(
+            served + "/get_action/file", files={field: ("obs.npz", data, "application/octet-stream")}, timeout=30
+        )
 
     without = {k: v for k, v in good.items() if k != "back"}
     nan = dict(good, front=np.where(np.arange(W)[None, :, None] == 3, np.nan, good["front"]).astype(np.float32))
@@ -202,16 +226,43 @@ def test_serve_refuses_bad_requests_and_stays_up(served, tiny_policy):
         (upload(npz(**without)), 400, "missing key(s) ['back']"),
         (upload(npz(**dict(good, lidar=good["back"]))), 400, "unexpected key(s) ['lidar']"),
         (upload(npz(**good), field="image"), 400, "no field 'obs'"),
-        (requests.post(served + "/get_action/file", data=b"--x\r\ngarbage", headers={"Content-Type": "multipart/form-data; boundary=x"}, timeout=30), 400, ""),
+        (
+            requests.post(
+                served + "/get_action/file",
+                data=b"--x\r\ngarbage",
+                headers={"Content-Type": "multipart/form-data; boundary=x"},
+                timeout=30,
+            ),
+            400,
+            "",
+        ),
         (upload(npz(**dict(good, front=good["front"][..., 0]))), 422, "'front'"),
         (upload(npz(**dict(good, front=good["front"][:8]))), 422, "'front'"),
         (upload(npz(**dict(good, front=good["front"].astype(np.int32)))), 422, "dtype int32"),
         (upload(npz(**nan)), 422, "NaN"),
         (upload(npz(**dict(good, back=good["back"] * 10))), 422, "'back'"),
-        (upload(npz(**{k: np.random.default_rng(1).uniform(0, 255, (128, 192, 3)).astype(np.float32) for k in good})), 413, "limit"),  # > 0.2 MB
+        (
+            upload(
+                npz(**{k: np.random.default_rng(1).uniform(0, 255, (128, 192, 3)).astype(np.float32) for k in good})
+            ),
+            413,
+            "limit",
+        ),  # > 0.2 MB
         (requests.post(served + "/get_action/json", data=b"{not json", timeout=30), 400, "JSON"),
-        (requests.post(served + "/get_action/json", json={k: v.tolist() for k, v in without.items()}, timeout=30), 400, "'back'"),
-        (requests.post(served + "/get_action/json", json=dict({k: v.tolist() for k, v in good.items()}, front=[[1, 2], [3]]), timeout=30), 422, "'front'"),
+        (
+            requests.post(served + "/get_action/json", json={k: v.tolist() for k, v in without.items()}, timeout=30),
+            400,
+            "'back'",
+        ),
+        (
+            requests.post(
+                served + "/get_action/json",
+                json=dict({k: v.tolist() for k, v in good.items()}, front=[[1, 2], [3]]),
+                timeout=30,
+            ),
+            422,
+            "'front'",
+        ),
     ]
     for i, (r, status, text) in enumerate(cases):
         assert r.status_code == status, (i, r.status_code, r.text)

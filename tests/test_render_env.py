@@ -1,4 +1,5 @@
 """Camera-observation env and `reconrl render` on the CPU (reference backend, tiny images)."""
+
 import chex
 import jax
 import jax.numpy as jnp

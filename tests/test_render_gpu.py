@@ -2,6 +2,7 @@
 
 Run on the GPU machine: XLA_PYTHON_CLIENT_PREALLOCATE=false pytest -m gpu tests/test_render_gpu.py
 """
+
 import os
 import sys
 

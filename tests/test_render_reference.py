@@ -1,4 +1,5 @@
 """The pure-torch reference splatter against analytic cases (CPU)."""
+
 import math
 
 import numpy as np
@@ -79,14 +80,18 @@ def test_ordering_alpha_compositing_clamp_and_cutoff(opacities):
     bg = [0.2, 0.3, 0.4]
     # large scales: the centre pixel sees each Gaussian at (almost) its full opacity
     scales = [[2.0 * d / F * 20] * 3 for d in depths]
-    centre_alpha = [o * math.exp(-0.5 * 0.5 / ((F * s[0] / d) ** 2 + 0.3)) for o, s, d in zip(opacities, scales, depths)]
+    centre_alpha = [
+        o * math.exp(-0.5 * 0.5 / ((F * s[0] / d) ** 2 + 0.3)) for o, s, d in zip(opacities, scales, depths)
+    ]
     expect_rgb, expect_a = gsplat_pixel(centre_alpha, colors, bg)
     rgb, alpha = splat(means, scales, opacities, colors, bg=bg)
     np.testing.assert_allclose(rgb[H // 2, W // 2], expect_rgb, atol=1e-5)
     assert alpha[H // 2, W // 2] == pytest.approx(expect_a, abs=1e-5)
     # the input order does not matter: sorting is by camera depth
     perm = np.random.default_rng(0).permutation(n)
-    rgb2, _ = splat([means[k] for k in perm], [scales[k] for k in perm], [opacities[k] for k in perm], colors[perm], bg=bg)
+    rgb2, _ = splat(
+        [means[k] for k in perm], [scales[k] for k in perm], [opacities[k] for k in perm], colors[perm], bg=bg
+    )
     np.testing.assert_allclose(rgb, rgb2, atol=1e-6)
 
 

@@ -1,4 +1,5 @@
 """Pose composition, JAX cameras, SH rotation, PLY round trip, the procedural world and DLPack (CPU)."""
+
 import math
 
 import chex

@@ -1,5 +1,6 @@
 """DriveRestorer on CPU: tiny UNet, tiny images (training lowers the loss, seeded sampling,
 checkpoints: resume, size mismatch, non-finite loss)."""
+
 import json
 import os
 

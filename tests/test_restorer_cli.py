@@ -1,4 +1,5 @@
 """`reconrl recon train-restorer` on a tiny procedural scene: JSON, checkpoint, cache and resume."""
+
 import json
 
 import pytest

@@ -1,4 +1,5 @@
 """Episode recording: animations are written, have one frame per step, show the BEV."""
+
 import importlib.util
 
 import jax

@@ -8,6 +8,7 @@ errors (skipped with the file and key named, the rest imported), the CLI, and - 
 scenes: import, expert log replay clean on every clip (CR = SCR = 0), lane graph,
 determinism. The real files are read in place, never copied.
 """
+
 from __future__ import annotations
 
 import collections
@@ -37,18 +38,34 @@ STEPS, DT, SPEED = 130, 0.1, 8.0
 def _track(kind, xy, yaw, speed, valid, size):
     T = len(xy)
     vel = speed[:, None] * np.stack([np.cos(yaw), np.sin(yaw)], -1)
-    return {"type": kind, "metadata": {"type": kind.lower()},
-            "state": {"position": np.concatenate([xy, np.zeros((T, 1))], -1), "heading": yaw, "velocity": vel,
-                      "valid": valid.astype(float), "length": np.full((T, 1), size[0]),
-                      "width": np.full((T, 1), size[1]), "height": np.full((T, 1), 1.5)}}
+    return {
+        "type": kind,
+        "metadata": {"type": kind.lower()},
+        "state": {
+            "position": np.concatenate([xy, np.zeros((T, 1))], -1),
+            "heading": yaw,
+            "velocity": vel,
+            "valid": valid.astype(float),
+            "length": np.full((T, 1), size[0]),
+            "width": np.full((T, 1), size[1]),
+            "height": np.full((T, 1), 1.5),
+        },
+    }
 
 
 def _lane(y, x0, x1, exits, left=(), right=()):
     x = np.arange(x0, x1 + 1e-9, 1.0)
     line = np.stack([x, np.full_like(x, y), np.zeros_like(x)], -1)
     poly = np.array([[x0, y - 1.75], [x1, y - 1.75], [x1, y + 1.75], [x0, y + 1.75]])
-    return {"type": "LANE_SURFACE_STREET", "polyline": line, "polygon": poly, "exit_lanes": exits,
-            "entry_lanes": [], "left_neighbor": list(left), "right_neighbor": list(right)}
+    return {
+        "type": "LANE_SURFACE_STREET",
+        "polyline": line,
+        "polygon": poly,
+        "exit_lanes": exits,
+        "entry_lanes": [],
+        "left_neighbor": list(left),
+        "right_neighbor": list(right),
+    }
 
 
 def scene(name="synthetic-0", steps=STEPS, gap=3.5, neighbours=False) -> dict:
@@ -62,29 +79,67 @@ def scene(name="synthetic-0", steps=STEPS, gap=3.5, neighbours=False) -> dict:
     tracks = collections.defaultdict(dict)  # ScenarioNet files hold defaultdicts too
     tracks["ego"] = _track("VEHICLE", np.stack([x, np.zeros(steps)], -1), ego_yaw, speed, ones, (4.5, 1.9))
     lead = 100.0 + 30.0 + SPEED * t  # a car ahead in the left lane, always moving
-    tracks["car"] = _track("VEHICLE", np.stack([lead, np.full(steps, 3.5)], -1), np.zeros(steps),
-                           np.full(steps, SPEED), ones, (4.6, 1.9))
-    tracks["parked"] = _track("VEHICLE", np.stack([np.full(steps, 150.0), np.full(steps, -4.0)], -1),
-                              np.zeros(steps), np.zeros(steps), ones, (4.2, 1.8))
+    tracks["car"] = _track(
+        "VEHICLE", np.stack([lead, np.full(steps, 3.5)], -1), np.zeros(steps), np.full(steps, SPEED), ones, (4.6, 1.9)
+    )
+    tracks["parked"] = _track(
+        "VEHICLE",
+        np.stack([np.full(steps, 150.0), np.full(steps, -4.0)], -1),
+        np.zeros(steps),
+        np.zeros(steps),
+        ones,
+        (4.2, 1.8),
+    )
     ped_valid = t < 8
-    tracks["ped"] = _track("PEDESTRIAN", np.stack([np.full(steps, 140.0), -6 + t], -1), np.full(steps, np.pi / 2),
-                           np.ones(steps), ped_valid, (0.6, 0.6))
-    tracks["bike"] = _track("CYCLIST", np.stack([60.0 + 5 * t, np.full(steps, 3.5)], -1), np.zeros(steps),
-                            np.full(steps, 5.0), ones, (1.8, 0.7))
-    tracks["cone"] = _track("TRAFFIC_CONE", np.stack([np.full(steps, 170.0), np.full(steps, -2.5)], -1),
-                            np.zeros(steps), np.zeros(steps), ones, (0.4, 0.4))
+    tracks["ped"] = _track(
+        "PEDESTRIAN",
+        np.stack([np.full(steps, 140.0), -6 + t], -1),
+        np.full(steps, np.pi / 2),
+        np.ones(steps),
+        ped_valid,
+        (0.6, 0.6),
+    )
+    tracks["bike"] = _track(
+        "CYCLIST",
+        np.stack([60.0 + 5 * t, np.full(steps, 3.5)], -1),
+        np.zeros(steps),
+        np.full(steps, 5.0),
+        ones,
+        (1.8, 0.7),
+    )
+    tracks["cone"] = _track(
+        "TRAFFIC_CONE",
+        np.stack([np.full(steps, 170.0), np.full(steps, -2.5)], -1),
+        np.zeros(steps),
+        np.zeros(steps),
+        ones,
+        (0.4, 0.4),
+    )
     # neighbour lists as Waymo conversions store them (dicts) and as nuPlan's (plain ids)
     nb = (lambda *ids: [{"feature_id": i, "self_start_index": 0} for i in ids]) if neighbours else (lambda *ids: [])
     features = {
-        "a": _lane(0.0, 50.0, 150.0, ["b"], left=nb("c")), "b": _lane(0.0, 150.0, 260.0, [], left=nb("d")),
+        "a": _lane(0.0, 50.0, 150.0, ["b"], left=nb("c")),
+        "b": _lane(0.0, 150.0, 260.0, [], left=nb("d")),
         "c": _lane(gap, 50.0, 150.0, ["d"], right=nb("a")),
         "d": _lane(gap, 150.0, 260.0, [], right=["b"] if neighbours else []),
         "line": {"type": "ROAD_LINE_BROKEN_SINGLE_WHITE", "polyline": np.array([[50.0, 1.75], [260.0, 1.75]])},
     }
-    return {"id": name, "version": "synthetic", "length": steps,
-            "metadata": {"dataset": "waymo", "map": "synthetic", "sdc_id": "ego", "sample_rate": DT,
-                         "scenario_id": name, "ts": t},
-            "tracks": tracks, "dynamic_map_states": {}, "map_features": features}
+    return {
+        "id": name,
+        "version": "synthetic",
+        "length": steps,
+        "metadata": {
+            "dataset": "waymo",
+            "map": "synthetic",
+            "sdc_id": "ego",
+            "sample_rate": DT,
+            "scenario_id": name,
+            "ts": t,
+        },
+        "tracks": tracks,
+        "dynamic_map_states": {},
+        "map_features": features,
+    }
 
 
 def _write(folder, name, obj, protocol=4):
@@ -109,8 +164,13 @@ def imported(synthetic):
 def _expert(arrays):
     bank = from_numpy(arrays, batched=True)
     env = DrivingEnv(EnvConfig(action_space="continuous", obs="vector"))
-    ep = policy_episodes(env, env.default_params(bank), scripted_policy("expert", env),
-                         np.arange(bank.num_scenarios), jax.random.PRNGKey(0))
+    ep = policy_episodes(
+        env,
+        env.default_params(bank),
+        scripted_policy("expert", env),
+        np.arange(bank.num_scenarios),
+        jax.random.PRNGKey(0),
+    )
     return metrics.aggregate(ep), ep
 
 
@@ -183,8 +243,7 @@ NESTED = b"(dp0\nS'tracks'\np1\ncbuiltins\neval\n(S'1+1'\ntRs."  # {'tracks': ev
 POSIX = b"\x80\x04\x95\x00\x00\x00\x00\x00\x00\x00\x00\x8c\x05posix\x8c\x06system\x93\x8c\x02id\x85R."
 
 
-@pytest.mark.parametrize("data,name", [(OS_SYSTEM, "os.system"), (NESTED, "builtins.eval"),
-                                       (POSIX, "posix.system")])
+@pytest.mark.parametrize("data,name", [(OS_SYSTEM, "os.system"), (NESTED, "builtins.eval"), (POSIX, "posix.system")])
 def test_unsafe_globals_are_refused(data, name, monkeypatch):
     called = []
     monkeypatch.setattr(os, "system", lambda *a: called.append(a))
@@ -229,9 +288,17 @@ def _broken(kind):
     return sd
 
 
-@pytest.mark.parametrize("kind,needle", [
-    ("no_sdc", "metadata.sdc_id"), ("sdc_invalid", "no valid step"), ("nan", "non-finite"),
-    ("lengths", "tracks['car'].state.heading"), ("short", "shorter than one clip"), ("not_dict", "<top level>")])
+@pytest.mark.parametrize(
+    "kind,needle",
+    [
+        ("no_sdc", "metadata.sdc_id"),
+        ("sdc_invalid", "no valid step"),
+        ("nan", "non-finite"),
+        ("lengths", "tracks['car'].state.heading"),
+        ("short", "shorter than one clip"),
+        ("not_dict", "<top level>"),
+    ],
+)
 def test_bad_scenes_are_skipped_with_the_reason(tmp_path, kind, needle):
     _write(str(tmp_path), "a_good.pkl", scene())
     bad = _write(str(tmp_path), "b_bad.pkl", _broken(kind))

@@ -4,6 +4,7 @@ JAX fixes its device count when it initialises and the suite runs under pytest-x
 the multi-device cases run `tests/sharding_driver.py` in fresh processes with forced
 CPU devices (XLA_FLAGS=--xla_force_host_platform_device_count) and compare parameters.
 """
+
 import json
 import os
 import socket

@@ -1,5 +1,6 @@
 """TensorBoard logging works where tensorboardX is missing (the GPU image): the run
 logger falls back to torch.utils.tensorboard, and says what to install when neither is there."""
+
 from __future__ import annotations
 
 import sys

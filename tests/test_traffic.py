@@ -1,6 +1,7 @@
 """Traffic actors (jaxsim.traffic): IDM followers brake for a stopping leader without
 overlapping it, keep their logged path, mix with log replay in one vmapped batch, trace
 once, and bad config values name their key."""
+
 import chex
 import jax
 import jax.numpy as jnp

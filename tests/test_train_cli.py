@@ -77,7 +77,17 @@ def test_tiny_experiment_end_to_end_and_eval_matches_env_events(tmp_path):
             if term or trunc:
                 break
         ev = info["events"]
-        code = 1 if ev.dynamic_collision else 2 if ev.static_collision else 3 if ev.position_deviation else 4 if ev.heading_deviation else 0
+        code = (
+            1
+            if ev.dynamic_collision
+            else 2
+            if ev.static_collision
+            else 3
+            if ev.position_deviation
+            else 4
+            if ev.heading_deviation
+            else 0
+        )
         counts[code] += 1
     np.testing.assert_array_equal(
         [eps["dynamic_collision"][0].sum(), eps["static_collision"][0].sum(), eps["position_deviation"][0].sum(),

@@ -1,6 +1,7 @@
 """Issue-14 training switches: PPO episodes start on CTG cousins (also after its pool
 auto-resets), the reachable-anchor mask on the discrete heads, RAD's RL:IL interleaving,
 and the config errors of the new keys."""
+
 import jax
 import jax.numpy as jnp
 import numpy as np

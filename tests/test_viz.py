@@ -1,4 +1,5 @@
 """Scenario pictures: draw_scene / draw_log images and the PNG, GIF and MP4 writers."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -34,8 +35,9 @@ def test_draw_scene_with_simulated_states_and_highlight(scene):
     highlight = valid.copy()
     ego = np.asarray(scene.ego_traj[10]) + np.array([1.0, 0.0, 0.1, 0.0])
     route = np.asarray(scene.ego_traj[:, :2])[::5]
-    img = viz.draw_scene(scene, t=0, ego_state=ego, agents=agents, agent_valid=valid, route=route,
-                         size_px=200, highlight=highlight)
+    img = viz.draw_scene(
+        scene, t=0, ego_state=ego, agents=agents, agent_valid=valid, route=route, size_px=200, highlight=highlight
+    )
     assert img.shape == (200, 200, 3)
     assert _colour_count(img, viz.HIGHLIGHT) > 10
     plain = viz.draw_scene(scene, t=10, size_px=200)

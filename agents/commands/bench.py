@@ -1,4 +1,5 @@
 """`reconrl bench sim|daa|ctg|render|train [--json out.json]`: throughput benchmarks."""
+
 from __future__ import annotations
 
 import importlib
@@ -28,8 +29,12 @@ def add_parser(sub) -> None:
 
 def device_info() -> dict:
     dev = jax.devices()[0]
-    return {"jax_backend": jax.default_backend(), "device": getattr(dev, "device_kind", str(dev)),
-            "jax": jax.__version__, "python": platform.python_version()}
+    return {
+        "jax_backend": jax.default_backend(),
+        "device": getattr(dev, "device_kind", str(dev)),
+        "jax": jax.__version__,
+        "python": platform.python_version(),
+    }
 
 
 def run(args) -> int:

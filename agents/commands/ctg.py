@@ -1,4 +1,5 @@
 """`reconrl ctg stats --out DIR [--num N] [--k K]`: cousin diversity report (PNG + JSON)."""
+
 from __future__ import annotations
 
 import os
@@ -40,7 +41,9 @@ def run(args) -> int:
     n = bank.ego_traj.shape[0]
     cfg = CTGConfig(num_cousins=args.k)
     sample = jax.jit(sample_cousins, static_argnames=("cfg", "batched_params", "chunk"))
-    cousins = jax.device_get(sample(jax.random.PRNGKey(args.key), params, jnp.arange(n, dtype=jnp.int32), cfg, chunk=args.chunk))
+    cousins = jax.device_get(
+        sample(jax.random.PRNGKey(args.key), params, jnp.arange(n, dtype=jnp.int32), cfg, chunk=args.chunk)
+    )
     report = diversity_report(jax.device_get(bank), cousins)
     os.makedirs(args.out, exist_ok=True)
     json_path = os.path.join(args.out, "ctg_stats.json")
@@ -49,10 +52,18 @@ def run(args) -> int:
         write_json(path, report)
     plot_report(report, png_path)
     sb = report["straight_bias"]
-    print(f"{n} logs, {report['accepted_cousins']} accepted cousins ({report['acceptance']['rate']:.1%} of {n * args.k})")
-    print(f"straight steps:     {sb['logs']['straight_step_fraction']:.3f} -> {sb['logs_plus_cousins']['straight_step_fraction']:.3f}")
-    print(f"|lateral| < 1 m:    {sb['logs']['small_lateral_fraction']:.3f} -> {sb['logs_plus_cousins']['small_lateral_fraction']:.3f}")
-    print(f"straight a_x bin:   {sb['logs']['straight_action_fraction']:.3f} -> {sb['logs_plus_cousins']['straight_action_fraction']:.3f}")
+    print(
+        f"{n} logs, {report['accepted_cousins']} accepted cousins ({report['acceptance']['rate']:.1%} of {n * args.k})"
+    )
+    print(
+        f"straight steps:     {sb['logs']['straight_step_fraction']:.3f} -> {sb['logs_plus_cousins']['straight_step_fraction']:.3f}"
+    )
+    print(
+        f"|lateral| < 1 m:    {sb['logs']['small_lateral_fraction']:.3f} -> {sb['logs_plus_cousins']['small_lateral_fraction']:.3f}"
+    )
+    print(
+        f"straight a_x bin:   {sb['logs']['straight_action_fraction']:.3f} -> {sb['logs_plus_cousins']['straight_action_fraction']:.3f}"
+    )
     print(f"rejections: {report['acceptance']['rejections']}")
     print(f"wrote {json_path} and {png_path}")
     return 0

@@ -9,6 +9,7 @@ default); eval checks the scenario id. Every command takes --json PATH for its n
 If `agents.commands.recon_restore` defines `add_subcommands(subparsers)`, its commands
 (train-restorer, refine) join this group.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -30,7 +31,9 @@ def add_parser(sub) -> None:
     c.add_argument("--stride", type=int, default=1, help="every N-th log step (10 Hz at 1) (default %(default)s)")
     c.add_argument("--max-frames", type=int, default=0, help="at most this many frames (0 = the whole log)")
     c.add_argument("--backend", default="auto", help="auto, reference or gsplat (default %(default)s)")
-    c.add_argument("--gaussians", type=int, default=0, help="background Gaussians of the ground-truth world (0 = natural density)")
+    c.add_argument(
+        "--gaussians", type=int, default=0, help="background Gaussians of the ground-truth world (0 = natural density)"
+    )
     add_bank_arguments(c, split="heldout", num=8)
     f = rsub.add_parser("fit", help="fit a 3DGS scene to a capture (resumable)")
     f.add_argument("--capture", required=True, help="capture folder")
@@ -89,7 +92,15 @@ def _capture(args) -> int:
         raise ValueError(f"--scenario {args.scenario} is outside the bank's 0..{n - 1}")
     rig = RigConfig(args.rig, args.width, args.height)
     t0 = time.perf_counter()
-    cap = capture_log(bank, args.scenario, rig, WorldConfig(target_gaussians=args.gaussians), stride=args.stride, backend=args.backend, max_frames=args.max_frames)
+    cap = capture_log(
+        bank,
+        args.scenario,
+        rig,
+        WorldConfig(target_gaussians=args.gaussians),
+        stride=args.stride,
+        backend=args.backend,
+        max_frames=args.max_frames,
+    )
     cap.save(args.out)
     _write(args, {"out": args.out, "frames": cap.num_frames, "cameras": len(cap.camera_names), "width": cap.size[0],
                   "height": cap.size[1], "points": int(cap.points.shape[0]), "seconds": time.perf_counter() - t0})  # fmt: skip

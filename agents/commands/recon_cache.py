@@ -12,6 +12,7 @@ frame cap, world density) holds what every command reuses instead of redoing it:
 Several processes may share a work folder as long as no two build the same scene's entry at
 the same time (the GPU script hands each scene to one process); files are written atomically.
 """
+
 from __future__ import annotations
 
 import json
@@ -81,7 +82,9 @@ def scene_assets(args, bank, i: int, timings: dict, plain: bool = True):
             shutil.rmtree(final)
         os.replace(tmp, final)
         timings.setdefault("capture_s", []).append(time.perf_counter() - t0)
-        log(f"scenario {i}: captured {cap.num_frames} frames in {t1 - t0:.1f} s (+{time.perf_counter() - t1:.1f} s writing)")
+        log(
+            f"scenario {i}: captured {cap.num_frames} frames in {t1 - t0:.1f} s (+{time.perf_counter() - t1:.1f} s writing)"
+        )
     if not plain:
         return d, cap, None
     path = os.path.join(d, f"plain_it{args.fit_iters}.pt")

@@ -18,6 +18,7 @@ column `refined_control` (the same extra fit steps without pseudo-views). refine
 eval-restore rewrite their --json after every scene, so a process stopped at a deadline
 leaves what it finished.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -33,8 +34,12 @@ from agents.commands import recon_cache as cache
 def _common(p, split: str) -> None:
     from agents.scenario_source import add_bank_arguments
 
-    p.add_argument("--work", required=True, help="cache folder shared by these commands (captures, fits, pairs, refined scenes)")
-    p.add_argument("--scenarios", default=None, help="comma-separated scenario indices (default: all --num of the bank)")
+    p.add_argument(
+        "--work", required=True, help="cache folder shared by these commands (captures, fits, pairs, refined scenes)"
+    )
+    p.add_argument(
+        "--scenarios", default=None, help="comma-separated scenario indices (default: all --num of the bank)"
+    )
     p.add_argument("--width", type=int, default=160, help="image width (default %(default)s)")
     p.add_argument("--height", type=int, default=96, help="image height (default %(default)s)")
     p.add_argument("--stride", type=int, default=1, help="capture every N-th log step (default %(default)s)")
@@ -44,15 +49,22 @@ def _common(p, split: str) -> None:
     p.add_argument("--max-points", type=int, default=60000, help="initial Gaussians per fit (default %(default)s)")
     p.add_argument("--device", default=None, help="torch device (default: cuda if available)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    p.add_argument("--cached-only", action="store_true",
-                   help="skip scenes whose plain fit (train-restorer: pairs) is not in --work yet, instead of building it")
+    p.add_argument(
+        "--cached-only",
+        action="store_true",
+        help="skip scenes whose plain fit (train-restorer: pairs) is not in --work yet, instead of building it",
+    )
     p.add_argument("--json", default=None, help="write the numbers to this JSON file")
     add_bank_arguments(p, split=split, num=8)
 
 
 def _pair_arguments(p) -> None:
-    p.add_argument("--sparse-every", default="4", help="paper mode: sparse-view fits on every k-th frame (default %(default)s)")
-    p.add_argument("--undertrain", default="0.1", help="paper mode: under-trained fits at these fractions of --fit-iters")
+    p.add_argument(
+        "--sparse-every", default="4", help="paper mode: sparse-view fits on every k-th frame (default %(default)s)"
+    )
+    p.add_argument(
+        "--undertrain", default="0.1", help="paper mode: under-trained fits at these fractions of --fit-iters"
+    )
     p.add_argument("--offsets", default="1,2,3", help="oracle mode: lateral shifts in m (default %(default)s)")
     p.add_argument("--frame-stride", type=int, default=1, help="oracle mode: every k-th frame (default %(default)s)")
 
@@ -61,43 +73,79 @@ def add_subcommands(rsub) -> None:
     """Add prepare, train-restorer, refine and eval-restore to the `reconrl recon` sub-parsers."""
     pr = rsub.add_parser("prepare", help="captures, plain fits and restorer pairs of some scenes, cached in --work")
     _common(pr, "heldout")
-    pr.add_argument("--pairs", default="", help="comma-separated pair modes to build too (paper, oracle; train split only)")
+    pr.add_argument(
+        "--pairs", default="", help="comma-separated pair modes to build too (paper, oracle; train split only)"
+    )
     _pair_arguments(pr)
     pr.set_defaults(run_sub=_one_line_errors(prepare))
     t = rsub.add_parser("train-restorer", help="build restorer pairs on train-split scenes and train the DriveRestorer")
     _common(t, "train")
-    t.add_argument("--mode", required=True, choices=("paper", "oracle"), help="paper: weak fits vs logged frames; oracle: shifted renders vs ground truth")
+    t.add_argument(
+        "--mode",
+        required=True,
+        choices=("paper", "oracle"),
+        help="paper: weak fits vs logged frames; oracle: shifted renders vs ground truth",
+    )
     t.add_argument("--out", required=True, help="restorer checkpoint folder (training resumes from it)")
     t.add_argument("--steps", type=int, default=2000, help="training steps in all (default %(default)s)")
-    t.add_argument("--max-seconds", type=float, default=0.0,
-                   help="stop training after this many seconds, saving a checkpoint (0 = no limit; data building not counted)")
-    t.add_argument("--log-every", type=int, default=100, help="a log line every N steps, also with --no-progress (default %(default)s)")
+    t.add_argument(
+        "--max-seconds",
+        type=float,
+        default=0.0,
+        help="stop training after this many seconds, saving a checkpoint (0 = no limit; data building not counted)",
+    )
+    t.add_argument(
+        "--log-every",
+        type=int,
+        default=100,
+        help="a log line every N steps, also with --no-progress (default %(default)s)",
+    )
     t.add_argument("--batch-size", type=int, default=32, help="(default %(default)s)")
     t.add_argument("--lr", type=float, default=3e-4, help="(default %(default)s)")
     t.add_argument("--channels", default="32,64,128,128", help="UNet block channels (default %(default)s)")
     t.add_argument("--sample-steps", type=int, default=8, help="DDIM steps at restore time (default %(default)s)")
     t.add_argument("--prediction", default="sample", help="sample, epsilon or v_prediction (default %(default)s)")
-    t.add_argument("--no-residual", action="store_true", help="predict the clean image directly, not degraded + correction")
+    t.add_argument(
+        "--no-residual", action="store_true", help="predict the clean image directly, not degraded + correction"
+    )
     t.add_argument("--far-weight", type=float, default=1.0, help="extra loss weight above the horizon (sky, far field)")
     _pair_arguments(t)
     t.set_defaults(run_sub=_one_line_errors(train_restorer))
     r = rsub.add_parser("refine", help="progressive refinement of held-out reconstructions with a restorer")
     _common(r, "heldout")
     r.add_argument("--restorer", action="append", default=[], help="NAME=DIR (repeatable)")
-    r.add_argument("--control", action="store_true",
-                   help="also run the control 'control': the same rounds and fit steps without pseudo-views")
+    r.add_argument(
+        "--control",
+        action="store_true",
+        help="also run the control 'control': the same rounds and fit steps without pseudo-views",
+    )
     r.add_argument("--offsets", default="1,2,3", help="lateral offset per round in m (default %(default)s)")
     r.add_argument("--weight", type=float, default=0.5, help="loss weight of the pseudo-views (default %(default)s)")
     r.add_argument("--iterations", type=int, default=600, help="fit steps per round (default %(default)s)")
-    r.add_argument("--lr-means-scale", type=float, default=1.0,
-                   help="the means' learning rate relative to the plain fit's final one (default %(default)s)")
-    r.add_argument("--frame-stride", type=int, default=2, help="every k-th training frame is rendered (default %(default)s)")
+    r.add_argument(
+        "--lr-means-scale",
+        type=float,
+        default=1.0,
+        help="the means' learning rate relative to the plain fit's final one (default %(default)s)",
+    )
+    r.add_argument(
+        "--frame-stride", type=int, default=2, help="every k-th training frame is rendered (default %(default)s)"
+    )
     r.add_argument("--cousins", type=int, default=2, help="cousin trajectories in the last round (default %(default)s)")
-    r.add_argument("--restore-steps", type=int, default=0, help="DDIM steps for the pseudo-views (0 = the restorer's default)")
+    r.add_argument(
+        "--restore-steps", type=int, default=0, help="DDIM steps for the pseudo-views (0 = the restorer's default)"
+    )
     r.set_defaults(run_sub=_one_line_errors(refine_cmd))
-    e = rsub.add_parser("eval-restore", help="table: (a) plain, (b) restored renders, (c) refined, against ground truth")
+    e = rsub.add_parser(
+        "eval-restore", help="table: (a) plain, (b) restored renders, (c) refined, against ground truth"
+    )
     _common(e, "heldout")
-    e.add_argument("--restorer", action="append", default=[], help="NAME=DIR (repeatable; refined scenes of NAME are used when present)")
+    e.add_argument(
+        "--restorer",
+        action="append",
+        default=[],
+        help="NAME=DIR (repeatable; refined scenes of NAME are used when present)",
+    )
     e.add_argument("--offsets", default="0,1,2,3", help="lateral offsets in m (default %(default)s)")
     e.add_argument("--cousins", type=int, default=2, help="cousin trajectories (0 = none) (default %(default)s)")
     e.add_argument("--restore-steps", default="0",
@@ -201,7 +249,9 @@ def train_restorer(args) -> int:
     from render_bridge.recon.restorer import DriveRestorer, RestorerConfig, RestorerTraining
 
     if not args.bank and args.split != "train":
-        raise ValueError(f"--split {args.split!r}: the restorer trains on the train split only (held-out scenes are for evaluation)")
+        raise ValueError(
+            f"--split {args.split!r}: the restorer trains on the train split only (held-out scenes are for evaluation)"
+        )
     bank, dev, timings, parts = bank_from_args(args), cache.device_of(args), {}, []
     t0 = time.perf_counter()
     scenarios = _scenarios(args, bank, args.mode)
@@ -301,7 +351,9 @@ def eval_restore(args) -> int:
         d, cap, scene = cache.scene_assets(args, bank, i, timings)
         tab = lambda s, i=i: novel_view_table(s, bank, i, offsets, args.cousins > 0, max_cousins=args.cousins)  # noqa: E731
         t0 = time.perf_counter()
-        plain_json = os.path.join(d, f"table_plain_it{args.fit_iters}_off{args.offsets.replace(',', '-')}_c{args.cousins}.json")
+        plain_json = os.path.join(
+            d, f"table_plain_it{args.fit_iters}_off{args.offsets.replace(',', '-')}_c{args.cousins}.json"
+        )
         row = {"scenario": i, "plain": cache.cached_json(plain_json, lambda: tab(scene))}
         timings.setdefault("plain_eval_s", []).append(time.perf_counter() - t0)
         for name, restorer in restorers.items():
@@ -319,7 +371,9 @@ def eval_restore(args) -> int:
                 row[f"refined_{name}"]["scene_file"] = refined
                 timings.setdefault(f"refined_{name}_eval_s", []).append(time.perf_counter() - t0)
         scenes.append(row)
-        cache.log(f"scenario {i}: table with {len(row) - 1} columns; plain at 0 m {row['plain']['offsets'][str(offsets[0])]['psnr']:.2f} dB")
+        cache.log(
+            f"scenario {i}: table with {len(row) - 1} columns; plain at 0 m {row['plain']['offsets'][str(offsets[0])]['psnr']:.2f} dB"
+        )
         _write(args, _eval_result(scenarios, offsets, scenes, timings), final=False)
     _write(args, _eval_result(scenarios, offsets, scenes, timings))
     return 0

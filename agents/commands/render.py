@@ -8,6 +8,7 @@ The ego follows its expert log (controls recovered by the inverse bicycle model)
 closed-loop env; frames come from the camera-observation env, several cameras tiled.
 On a CPU the reference splatter draws about a 256x144 frame a second.
 """
+
 from __future__ import annotations
 
 import numpy as np

@@ -7,6 +7,7 @@ nuScenes logs) and look at them.
     reconrl scenarios import-nuscenes --dataroot /data/nuscenes --version v1.0-mini --out data/nuscenes.npz
     reconrl scenarios import-scenarionet ../shared/data/nuscenes_mini_scenarionet --out data/real.npz
 """
+
 from __future__ import annotations
 
 import os
@@ -20,7 +21,9 @@ ANIMATION_EXTS = (".gif", ".mp4")
 
 def add_parser(sub) -> None:
     p = sub.add_parser("scenarios", help="generate and inspect scenario banks")
-    ssub = p.add_subparsers(dest="scenarios_command", required=True, metavar="{generate,show,import-nuscenes,import-scenarionet}")
+    ssub = p.add_subparsers(
+        dest="scenarios_command", required=True, metavar="{generate,show,import-nuscenes,import-scenarionet}"
+    )
 
     g = ssub.add_parser("generate", help="write a bank of procedural scenarios (.npz)")
     g.add_argument("--num", type=int, default=1000, help="number of scenarios (default %(default)s)")
@@ -44,19 +47,33 @@ def add_parser(sub) -> None:
     n.add_argument("--version", default="v1.0-mini", help="table folder, e.g. v1.0-mini (default %(default)s)")
     n.add_argument("--out", default=os.path.join("data", "nuscenes.npz"), help="output .npz (default %(default)s)")
     n.add_argument("--scenes", type=int, default=None, help="convert only the first N scenes (by name)")
-    n.add_argument("--clip-stride", type=int, default=40,
-                   help="log steps (0.1 s) between the starts of a scene's clips (default %(default)s)")
+    n.add_argument(
+        "--clip-stride",
+        type=int,
+        default=40,
+        help="log steps (0.1 s) between the starts of a scene's clips (default %(default)s)",
+    )
     n.add_argument("--devkit", action="store_true", help="read through nuscenes-devkit (must be importable)")
     n.add_argument("--json", default=None, help="also write the summary (per-clip stats) to this JSON file")
 
-    r = ssub.add_parser("import-scenarionet",
-                        help="convert ScenarioNet scenario descriptions (nuScenes, Waymo, nuPlan, ... .pkl) to a bank")
+    r = ssub.add_parser(
+        "import-scenarionet",
+        help="convert ScenarioNet scenario descriptions (nuScenes, Waymo, nuPlan, ... .pkl) to a bank",
+    )
     r.add_argument("inputs", nargs="+", metavar="INPUT", help=".pkl scene files or folders of them")
     r.add_argument("--out", default=os.path.join("data", "scenarionet.npz"), help="output .npz (default %(default)s)")
-    r.add_argument("--clip-stride", type=int, default=40,
-                   help="log steps between the starts of a scene's clips (default %(default)s)")
-    r.add_argument("--spare-slots", type=int, default=2,
-                   help="agent slots left free for DAA to spawn adversaries into (default %(default)s)")
+    r.add_argument(
+        "--clip-stride",
+        type=int,
+        default=40,
+        help="log steps between the starts of a scene's clips (default %(default)s)",
+    )
+    r.add_argument(
+        "--spare-slots",
+        type=int,
+        default=2,
+        help="agent slots left free for DAA to spawn adversaries into (default %(default)s)",
+    )
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
     r.add_argument("--json", default=None, help="also write the report (per scene and clip) to this JSON file")
     p.set_defaults(run=run)
@@ -91,15 +108,24 @@ def _generate(args) -> int:
     counts = np.bincount(np.asarray(bank.layout), minlength=len(LAYOUTS))
     agents = np.asarray(bank.agent_valid).any(axis=1).sum(axis=1)
     summary = {
-        "num": int(args.num), "split": args.split, "seed": int(args.seed), "out": out,
+        "num": int(args.num),
+        "split": args.split,
+        "seed": int(args.seed),
+        "out": out,
         "layouts": {name: int(c) for name, c in zip(LAYOUTS, counts)},
-        "agents_per_scenario": float(agents.mean()), "generate_s": round(gen_s, 3),
+        "agents_per_scenario": float(agents.mean()),
+        "generate_s": round(gen_s, 3),
         "total_s": round(time.perf_counter() - start, 3),
     }
-    print(f"generated {args.num} scenarios (split {args.split}, seed {args.seed}) in {gen_s:.2f} s "
-          f"({summary['total_s']:.2f} s with saving) -> {out}")
-    print("layouts: " + ", ".join(f"{k} {v}" for k, v in summary["layouts"].items())
-          + f"; agents per scenario {summary['agents_per_scenario']:.1f}")
+    print(
+        f"generated {args.num} scenarios (split {args.split}, seed {args.seed}) in {gen_s:.2f} s "
+        f"({summary['total_s']:.2f} s with saving) -> {out}"
+    )
+    print(
+        "layouts: "
+        + ", ".join(f"{k} {v}" for k, v in summary["layouts"].items())
+        + f"; agents per scenario {summary['agents_per_scenario']:.1f}"
+    )
     if args.json:
         write_json(args.json, summary)
         print(f"wrote {args.json}")
@@ -160,16 +186,25 @@ def _import_nuscenes(args) -> int:
     if args.json:
         check_output_file(args.json, "--json")
     start = time.perf_counter()
-    bank, summary = import_nuscenes(args.dataroot, args.version, ImportConfig(clip_stride=args.clip_stride),
-                                    max_scenes=args.scenes, use_devkit=args.devkit)
+    bank, summary = import_nuscenes(
+        args.dataroot,
+        args.version,
+        ImportConfig(clip_stride=args.clip_stride),
+        max_scenes=args.scenes,
+        use_devkit=args.devkit,
+    )
     if os.path.dirname(args.out):
         os.makedirs(os.path.dirname(args.out), exist_ok=True)
     save_bank(args.out, bank)
     summary.update(out=args.out, total_s=round(time.perf_counter() - start, 3))
-    print(f"imported {summary['num_clips']} clips from {summary['scenes']} scene(s) of {args.version} "
-          f"in {summary['total_s']:.2f} s -> {args.out}")
-    print(f"ego bicycle drift: max {summary['drift_max_m']:.3f} m, median {summary['drift_median_m']:.3f} m; "
-          f"clipped control steps {summary['clipped_steps']}; agents per clip {summary['agents_per_clip']:.1f}")
+    print(
+        f"imported {summary['num_clips']} clips from {summary['scenes']} scene(s) of {args.version} "
+        f"in {summary['total_s']:.2f} s -> {args.out}"
+    )
+    print(
+        f"ego bicycle drift: max {summary['drift_max_m']:.3f} m, median {summary['drift_median_m']:.3f} m; "
+        f"clipped control steps {summary['clipped_steps']}; agents per clip {summary['agents_per_clip']:.1f}"
+    )
     for skip in summary["skipped"]:
         print(f"skipped {skip['scene']}: {skip['reason']}")
     if args.json:
@@ -192,9 +227,12 @@ def _import_scenarionet(args) -> int:
     if args.json:
         check_output_file(args.json, "--json")
     start = time.perf_counter()
-    bank, summary = import_scenarionet(args.inputs, ImportConfig(clip_stride=args.clip_stride),
-                                       progress=None if args.no_progress else progress_line(),
-                                       spare_slots=args.spare_slots)
+    bank, summary = import_scenarionet(
+        args.inputs,
+        ImportConfig(clip_stride=args.clip_stride),
+        progress=None if args.no_progress else progress_line(),
+        spare_slots=args.spare_slots,
+    )
     check_bank_physics(to_numpy(bank))  # the checks load_bank applies, before anything is written
     if os.path.dirname(args.out):
         os.makedirs(os.path.dirname(args.out), exist_ok=True)
@@ -209,5 +247,9 @@ def _import_scenarionet(args) -> int:
 
 
 def run(args) -> int:
-    return {"generate": _generate, "show": _show, "import-nuscenes": _import_nuscenes,
-            "import-scenarionet": _import_scenarionet}[args.scenarios_command](args)
+    return {
+        "generate": _generate,
+        "show": _show,
+        "import-nuscenes": _import_nuscenes,
+        "import-scenarionet": _import_scenarionet,
+    }[args.scenarios_command](args)

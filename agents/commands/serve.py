@@ -1,9 +1,10 @@
 """`reconrl serve`: a camera policy behind the official release's HTTP policy protocol.
 
-    reconrl serve --checkpoint runs/NAME [--host 127.0.0.1] [--port 8001]
-    reconrl serve --init-config configs/camera.yaml --set render.rig=nuscenes6   # untrained: protocol checks
-    reconrl serve --checkpoint DIR --bench 20 [--bench-size 450x800] [--json out.json]   # requests/s, latency
+reconrl serve --checkpoint runs/NAME [--host 127.0.0.1] [--port 8001]
+reconrl serve --init-config configs/camera.yaml --set render.rig=nuscenes6   # untrained: protocol checks
+reconrl serve --checkpoint DIR --bench 20 [--bench-size 450x800] [--json out.json]   # requests/s, latency
 """
+
 from __future__ import annotations
 
 import os
@@ -19,13 +20,30 @@ def add_parser(sub) -> None:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override of --init-config")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s)")
     p.add_argument("--port", type=int, default=8001, help="port (default %(default)s, the release's)")
-    p.add_argument("--seed-index", type=int, default=0, help="which seed of a multi-seed policy file answers (default %(default)s)")
-    p.add_argument("--pixel-range", default="auto", choices=("auto", "1", "255"),
-                   help="scale of the incoming float pixels: [0, 1], [0, 255], or auto (default %(default)s)")
-    p.add_argument("--max-upload-mb", type=float, default=200.0, help="larger uploads get 413 (default %(default)s, the release's)")
-    p.add_argument("--bench", type=int, default=0, metavar="N",
-                   help="instead of serving: time N release-format requests against this server on 127.0.0.1 and exit")
-    p.add_argument("--bench-size", default="450x800", help="HEIGHTxWIDTH of the six benchmark images (default %(default)s, the release's)")
+    p.add_argument(
+        "--seed-index", type=int, default=0, help="which seed of a multi-seed policy file answers (default %(default)s)"
+    )
+    p.add_argument(
+        "--pixel-range",
+        default="auto",
+        choices=("auto", "1", "255"),
+        help="scale of the incoming float pixels: [0, 1], [0, 255], or auto (default %(default)s)",
+    )
+    p.add_argument(
+        "--max-upload-mb", type=float, default=200.0, help="larger uploads get 413 (default %(default)s, the release's)"
+    )
+    p.add_argument(
+        "--bench",
+        type=int,
+        default=0,
+        metavar="N",
+        help="instead of serving: time N release-format requests against this server on 127.0.0.1 and exit",
+    )
+    p.add_argument(
+        "--bench-size",
+        default="450x800",
+        help="HEIGHTxWIDTH of the six benchmark images (default %(default)s, the release's)",
+    )
     p.add_argument("--json", default=None, help="--bench: write the numbers to this JSON file")
     p.set_defaults(run=run)
 

@@ -12,6 +12,7 @@ a directory that is recognisably one of our runs: it holds the marker file `RUN_
 `config.yaml` with exactly our config sections. Any other non-empty folder is refused,
 with or without `--fresh`.
 """
+
 from __future__ import annotations
 
 import os
@@ -28,8 +29,14 @@ class RunDirError(ValueError):
 def add_parser(sub) -> None:
     p = sub.add_parser("train", help="IL then PPO on the scenario bank, evaluated on the held-out split")
     p.add_argument("--config", default=None, help="YAML config (default: configs/default.yaml)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config key, e.g. --set ppo.lr=1e-4 (repeatable)")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config key, e.g. --set ppo.lr=1e-4 (repeatable)",
+    )
     p.add_argument("--out", default=None, help="run directory (default: runs/<config name>)")
     p.add_argument("--fresh", action="store_true", help="delete an existing run directory first")
     p.add_argument("--json", default=None, help="also write the results to this JSON file")

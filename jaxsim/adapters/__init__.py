@@ -7,6 +7,7 @@
 brax and gymnasium are optional dependencies, so they are imported only when one of
 these names is first used (`from jaxsim.adapters import DrivingGymEnv`).
 """
+
 from __future__ import annotations
 
 import importlib

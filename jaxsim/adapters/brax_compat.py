@@ -6,6 +6,7 @@ the name is missing we install JAX's documented drop-in replacement (migrate_pma
 stack one copy per device, shard the leading axis over a 1-D mesh). On older jax the
 original is left untouched. Applied by `jaxsim.adapters.brax_env` on import.
 """
+
 from __future__ import annotations
 
 import jax

@@ -19,6 +19,7 @@ Differences from brax's physics envs, and how they are bridged:
   - `metrics` hold per-step values (reward parts, event flags, metres of progress)
     that brax's EpisodeWrapper sums into per-episode totals.
 """
+
 from __future__ import annotations
 
 import jax

@@ -16,6 +16,7 @@ envs take `Box(-1, 1, (2,))`, mapped to [accel, steer] by
 env's generator, from which every JAX key (and the scenario draw) is derived;
 `reset(options={"scenario_idx": i})` starts on given scenarios.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -151,7 +152,9 @@ class DrivingGymEnv(gym.Env):
         self._reset_to = jax.jit(env.reset_to)
 
         def step(key, state, action, params):
-            obs, state, reward, terminated, truncated, info = env.step(key, state, _env_action(env, action, params), params)
+            obs, state, reward, terminated, truncated, info = env.step(
+                key, state, _env_action(env, action, params), params
+            )
             return obs, state, reward, terminated, truncated, _step_info(info, state), met.finalize(state.metrics)
 
         self._step = jax.jit(step)

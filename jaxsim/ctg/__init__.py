@@ -10,11 +10,21 @@ graph), profiles (quintic lateral / speed profiles, bicycle-consistent timing), 
 (feasibility with reason codes), cousins (sampling), imitation (IL pairs), reset
 (episodes on cousins), stats (diversity report).
 """
+
 from jaxsim.ctg.check import check, check_states, primary_reason
 from jaxsim.ctg.config import CTGConfig, Lateral, RejectReason, Speed, reason_names
 from jaxsim.ctg.cousins import Cousins, generate_cousins, sample_cousins
 
 __all__ = [
-    "CTGConfig", "Cousins", "Lateral", "RejectReason", "Speed", "check", "check_states",
-    "generate_cousins", "primary_reason", "reason_names", "sample_cousins",
+    "CTGConfig",
+    "Cousins",
+    "Lateral",
+    "RejectReason",
+    "Speed",
+    "check",
+    "check_states",
+    "generate_cousins",
+    "primary_reason",
+    "reason_names",
+    "sample_cousins",
 ]

@@ -4,6 +4,7 @@ through the SDF grid, and (optionally) overlap with logged agents and static box
 `check` returns a `RejectReason` bit mask (int32, 0 = accepted) for one trajectory of one
 env; only steps t < route_len are judged (the states beyond are look-ahead padding).
 """
+
 from __future__ import annotations
 
 import jax.numpy as jnp
@@ -18,7 +19,9 @@ def _bit(flag, reason: RejectReason) -> jnp.ndarray:
     return jnp.where(jnp.any(flag), jnp.int32(int(reason)), jnp.int32(0))
 
 
-def check(bank: Scenario, i, states: jnp.ndarray, controls: jnp.ndarray, route_len, dyn: kin.DynamicsParams, cfg: CTGConfig) -> jnp.ndarray:
+def check(
+    bank: Scenario, i, states: jnp.ndarray, controls: jnp.ndarray, route_len, dyn: kin.DynamicsParams, cfg: CTGConfig
+) -> jnp.ndarray:
     """RejectReason bits () int32 for states (N, 4) driven by raw controls (N-1, 2) [accel, steer].
 
     Limits come from `dyn` (with `cfg.limit_slack` relative slack): steer (curvature),
@@ -62,7 +65,9 @@ def check(bank: Scenario, i, states: jnp.ndarray, controls: jnp.ndarray, route_l
     return bits
 
 
-def check_states(bank: Scenario, i, states: jnp.ndarray, route_len, dyn: kin.DynamicsParams, cfg: CTGConfig) -> jnp.ndarray:
+def check_states(
+    bank: Scenario, i, states: jnp.ndarray, route_len, dyn: kin.DynamicsParams, cfg: CTGConfig
+) -> jnp.ndarray:
     """`check` for any trajectory (N, 4): controls are recovered with `kinematics.inverse`."""
     controls = kin.inverse(states[:-1], states[1:], bank.dt[i], dyn)
     return check(bank, i, states, controls, route_len, dyn, cfg)

@@ -4,6 +4,7 @@
 the feasibility check reads them from `EnvParams.dynamics` (`DynamicsParams`), so every
 env may carry its own. Times are seconds, distances metres, speeds m/s.
 """
+
 from __future__ import annotations
 
 import dataclasses

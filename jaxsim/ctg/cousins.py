@@ -13,6 +13,7 @@ cousin is time-parameterised at the scenario's dt and replayed through the bicyc
 model (`profiles.replay`), then checked (`check.check`); `reasons == 0` marks accepted
 cousins. Deterministic for a given key: env n uses `jax.random.split(key, N)[n]`.
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -141,11 +142,15 @@ def _one_cousin(key, k, ctx: dict, bank: Scenario, i, cfg: CTGConfig, dyn):
     factor = jnp.where(speed == Speed.SLOWER, _lerp(u[8], cfg.slower_factor), _lerp(u[8], cfg.faster_factor))
     v_top = jnp.max(v_log)
     t0 = _lerp(u[9], cfg.maneuver_start)
-    ramp = profiles.ramp_duration((factor - 1.0) * v_top, _lerp(u[10], cfg.speed_ramp_time), cfg.comfort_accel, cfg.comfort_jerk)
+    ramp = profiles.ramp_duration(
+        (factor - 1.0) * v_top, _lerp(u[10], cfg.speed_ramp_time), cfg.comfort_accel, cfg.comfort_jerk
+    )
     t_stop = profiles.ramp_duration(v_top, 0.0, _lerp(u[11], cfg.stop_decel), cfg.comfort_jerk)
     t_go = profiles.ramp_duration(v_top, 0.0, _lerp(u[12], cfg.go_accel), cfg.comfort_jerk)
     dwell = _lerp(u[13], cfg.stop_dwell)
-    p = jnp.where(speed == Speed.STOP_GO, jnp.stack([t0, t_stop, dwell, t_go, 0.0]), jnp.stack([factor, t0, ramp, 0.0, 0.0]))
+    p = jnp.where(
+        speed == Speed.STOP_GO, jnp.stack([t0, t_stop, dwell, t_go, 0.0]), jnp.stack([factor, t0, ramp, 0.0, 0.0])
+    )
     t = dt * jnp.arange(v_log.shape[0], dtype=jnp.float32)
     speeds = jnp.clip(v_log * profiles.speed_factor(t, speed, p), 0.0, dyn.max_speed)
 
@@ -168,9 +173,21 @@ def generate_cousins(key: jax.Array, bank: Scenario, scenario_idx, cfg: CTGConfi
     valid_v = jnp.where(jnp.arange(n_total) < n_valid, v_log, 0.0)
     v_ref = jnp.maximum(jnp.sum(valid_v) / n_valid, cfg.min_ref_speed)
     s_log = jnp.concatenate([jnp.zeros((1,)), jnp.cumsum(v_log * dt)[:-1]])
-    bases, base_ok = paths.base_paths(bank, i, n_valid, cfg.path_spacing, cfg.path_points, cfg.chain_lanes, cfg.smooth_window)
+    bases, base_ok = paths.base_paths(
+        bank, i, n_valid, cfg.path_spacing, cfg.path_points, cfg.chain_lanes, cfg.smooth_window
+    )
     t_exit, _, alts, _ = paths.junction(bank, i, n_valid)
-    ctx = dict(dt=dt, v_log=v_log, v_ref=v_ref, n_valid=n_valid, s_log=s_log, bases=bases, base_ok=base_ok, t_exit=t_exit, alts=alts)
+    ctx = dict(
+        dt=dt,
+        v_log=v_log,
+        v_ref=v_ref,
+        n_valid=n_valid,
+        s_log=s_log,
+        bases=bases,
+        base_ok=base_ok,
+        t_exit=t_exit,
+        alts=alts,
+    )
     keys = jax.random.split(key, cfg.num_cousins)
     ks = jnp.arange(cfg.num_cousins)
     states, controls, reasons, lateral, speed, branch = jax.vmap(
@@ -188,7 +205,14 @@ def generate_cousins(key: jax.Array, bank: Scenario, scenario_idx, cfg: CTGConfi
     )
 
 
-def sample_cousins(key: jax.Array, params: EnvParams, scenario_idx: jnp.ndarray, cfg: CTGConfig, batched_params: bool = False, chunk: int = 0) -> Cousins:
+def sample_cousins(
+    key: jax.Array,
+    params: EnvParams,
+    scenario_idx: jnp.ndarray,
+    cfg: CTGConfig,
+    batched_params: bool = False,
+    chunk: int = 0,
+) -> Cousins:
     """Cousins for envs on scenarios `scenario_idx` (N,) -> `Cousins` with leading N.
 
     batched_params: `params.dynamics` carries a leading (N,) axis (per-env limits).
@@ -203,6 +227,12 @@ def sample_cousins(key: jax.Array, params: EnvParams, scenario_idx: jnp.ndarray,
         return generate_cousins(k, params.bank, idx, cfg, dyn)
 
     if chunk and chunk < n:
-        dyn = params.dynamics if batched_params else jax.tree.map(lambda x: jnp.broadcast_to(jnp.asarray(x), (n,)), params.dynamics)
+        dyn = (
+            params.dynamics
+            if batched_params
+            else jax.tree.map(lambda x: jnp.broadcast_to(jnp.asarray(x), (n,)), params.dynamics)
+        )
         return jax.lax.map(one, (keys, scenario_idx, dyn), batch_size=chunk)
-    return jax.vmap(lambda k, idx, dyn: one((k, idx, dyn)), in_axes=(0, 0, dyn_axis))(keys, scenario_idx, params.dynamics)
+    return jax.vmap(lambda k, idx, dyn: one((k, idx, dyn)), in_axes=(0, 0, dyn_axis))(
+        keys, scenario_idx, params.dynamics
+    )

@@ -19,6 +19,7 @@ and replaying `action_continuous` through `kinematics.step` reproduces the cousi
 discrete label is `actions.nearest_anchor` of the ego-frame displacement 0.5 s ahead
 (the anchor horizon) along the cousin, interpolated between log steps.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -109,7 +110,9 @@ def imitation_batch(key, env, params, num_envs: int, cfg: CTGConfig = CTGConfig(
     k_idx, k_rest = jax.random.split(key)
     if scenario_idx is None:
         scenario_idx = jax.random.randint(k_idx, (num_envs,), 0, params.bank.ego_traj.shape[0])
-    return _batch_fn(getattr(env, "unwrapped", env), cfg, num_envs)(k_rest, params, jnp.asarray(scenario_idx, jnp.int32))
+    return _batch_fn(getattr(env, "unwrapped", env), cfg, num_envs)(
+        k_rest, params, jnp.asarray(scenario_idx, jnp.int32)
+    )
 
 
 def imitation_iterator(key, env, params, num_envs: int, batch_size: int, cfg: CTGConfig = CTGConfig()):

@@ -6,6 +6,7 @@ gathering only the lanes they need (65k envs must not copy whole scenarios).
 A polyline here is a fixed-shape (M, 2) array in which padding repeats a point
 (zero-length segments), so concatenations stay static-shaped.
 """
+
 from __future__ import annotations
 
 import jax
@@ -65,6 +66,7 @@ def vertex_headings(points: jnp.ndarray) -> jnp.ndarray:
 def lane_chain(lane_succ: jnp.ndarray, first, second, length: int) -> jnp.ndarray:
     """Lanes (length,) int32 followed from `first`: then `second` if >= 0, else each
     lane's first successor. -1 once the graph ends."""
+
     def nxt(lane):
         return jnp.where(lane >= 0, lane_succ[jnp.maximum(lane, 0), 0], -1)
 

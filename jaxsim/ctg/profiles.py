@@ -7,6 +7,7 @@ midpoint of step t's arc and x_{t+1} = x_t + v_t dt (cos yaw_t, sin yaw_t). `rep
 recovers the controls with `kinematics.inverse` and re-integrates them with
 `kinematics.rollout`, so a cousin *is* a bicycle rollout, bit for bit.
 """
+
 from __future__ import annotations
 
 import jax.numpy as jnp

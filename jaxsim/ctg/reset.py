@@ -13,6 +13,7 @@ Two ways to get the cousins:
 
     env = VmapWrapper(AutoResetWrapper(CousinResetWrapper(DrivingEnv(cfg), CTGConfig(num_cousins=4))), n)
 """
+
 from __future__ import annotations
 
 import jax

@@ -10,6 +10,7 @@ Compares, for the expert logs alone and for logs plus accepted cousins:
 family and rejection reason); `plot_report` draws it to a PNG (matplotlib, Agg).
 Host-side numpy; the cousins come from one jitted `sample_cousins` call.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -72,7 +73,9 @@ def diversity_report(bank, cousins) -> dict:
     acc = np.asarray(cousins.accepted)
     routes = np.asarray(cousins.route)[acc]
     k_dt = np.broadcast_to(dt[:, None], acc.shape)[acc]
-    cous_f = features(routes, np.asarray(cousins.route_len)[acc], k_dt) if acc.any() else {k: np.zeros(0) for k in log_f}
+    cous_f = (
+        features(routes, np.asarray(cousins.route_len)[acc], k_dt) if acc.any() else {k: np.zeros(0) for k in log_f}
+    )
     report: dict = {"num_scenarios": int(ego.shape[0]), "cousins_per_scenario": int(acc.shape[1]),
                     "accepted_cousins": int(acc.sum()), "features": {}}  # fmt: skip
     for name, bins in BINS.items():

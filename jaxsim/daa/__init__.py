@@ -9,6 +9,7 @@ Modules: params (DAAParams, DAAConfig, sampling), select (target choice), behavi
 prompt (text -> DAAParams), evaluate (metrics per behaviour), search (gradient-based
 adversary search; imports the env, so import it as `jaxsim.daa.search`).
 """
+
 from jaxsim.daa.behaviours import AdvState
 from jaxsim.daa.check import REASON_NAMES, Reason, check_trajectory, reason_shares
 from jaxsim.daa.evaluate import metrics_by_behaviour

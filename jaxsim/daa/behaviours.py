@@ -19,6 +19,7 @@ of the `DynamicsParams` bounds on steer, curvature, lateral acceleration, accele
 and jerk before the same `kinematics.step` the ego uses, so every path is kinematically
 feasible by construction and differentiable in the knobs.
 """
+
 from __future__ import annotations
 
 import jax.numpy as jnp
@@ -120,7 +121,9 @@ def adversary_step(adv: AdvState, ego, ego_size, t, bank, i, dyn: kin.DynamicsPa
     gap, near, ttc = relation(adv.pose, adv.size, ego, ego_size)
 
     # trigger, on the simulated ego
-    fire = jnp.where(is_cut, near <= k.trigger_gap, ((gap <= k.trigger_gap) & (gap > -adv.size[0])) | (ttc <= k.trigger_ttc))
+    fire = jnp.where(
+        is_cut, near <= k.trigger_gap, ((gap <= k.trigger_gap) & (gap > -adv.size[0])) | (ttc <= k.trigger_ttc)
+    )
     trigger_now = adv.active & ~adv.triggered & adv.visible & fire
     triggered = adv.triggered | trigger_now
     ego_lane = bank.ego_lane[i, t]

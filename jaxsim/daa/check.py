@@ -12,6 +12,7 @@ Fair adversaries: a candidate that passes every check is still rejected as
 from the logged ego state at the trigger, along the ego's path, still collides with
 the adversary's plan), unless `DAAParams.keep_unavoidable` (stress tests).
 """
+
 from __future__ import annotations
 
 import enum
@@ -46,8 +47,22 @@ TOL = 1.05  # relative tolerance of the check over the dynamics limits
 OFFROAD_MARGIN = 0.1  # m of SDF tolerated at the box corners
 
 
-def check_trajectory(traj, start, t_trigger, ego_traj, ego_size, adv_size, sdf_bank, i, origin, res, dyn, dt,
-                     others=None, others_valid=None):
+def check_trajectory(
+    traj,
+    start,
+    t_trigger,
+    ego_traj,
+    ego_size,
+    adv_size,
+    sdf_bank,
+    i,
+    origin,
+    res,
+    dyn,
+    dt,
+    others=None,
+    others_valid=None,
+):
     """Reason () int32 for one adversary path.
 
     Args: traj (T, 4) adversary states; start () int32 first step under DAA control
@@ -66,7 +81,9 @@ def check_trajectory(traj, start, t_trigger, ego_traj, ego_size, adv_size, sdf_b
     moving = v[:-1] > 0.5
     curv = jnp.where(moving, dyaw / jnp.maximum(v[:-1] * dt, 1e-6), 0.0)
     on = k >= start
-    bad_curv = jnp.any(on & ((jnp.abs(curv) > TOL * dyn.max_curvature) | (v[:-1] ** 2 * jnp.abs(curv) > TOL * dyn.max_lat_accel)))
+    bad_curv = jnp.any(
+        on & ((jnp.abs(curv) > TOL * dyn.max_curvature) | (v[:-1] ** 2 * jnp.abs(curv) > TOL * dyn.max_lat_accel))
+    )
     on_acc = k >= start - 1
     bad_acc = jnp.any(on_acc & ((acc > TOL * dyn.max_accel) | (acc < -TOL * dyn.max_decel)))
     jerk = (acc[1:] - acc[:-1]) / dt
@@ -83,8 +100,15 @@ def check_trajectory(traj, start, t_trigger, ego_traj, ego_size, adv_size, sdf_b
         bad_conflict = jnp.any(hit & (jnp.arange(T) >= start)[:, None])
     return jnp.select(
         [bad_overlap, bad_road, bad_curv, bad_acc, bad_jerk, bad_conflict, t_trigger < 0],
-        [Reason.OVERLAP, Reason.OFFROAD, Reason.CURVATURE, Reason.ACCELERATION, Reason.JERK, Reason.CONFLICT,
-         Reason.NO_TRIGGER],
+        [
+            Reason.OVERLAP,
+            Reason.OFFROAD,
+            Reason.CURVATURE,
+            Reason.ACCELERATION,
+            Reason.JERK,
+            Reason.CONFLICT,
+            Reason.NO_TRIGGER,
+        ],
         Reason.OK,
     ).astype(jnp.int32)
 
@@ -160,7 +184,9 @@ def plan(key, daa: DAAParams, bank, i, route, route_len, dyn: kin.DynamicsParams
     can_spawn = (daa.fallback == Fallback.SPAWN) & has_free & (lane >= 0)
     d_ego, _ = lane_frame(lane_pts, lane_n, ego[:2])
     ego_traj = nominal_ego(route, route_len)
-    others = jnp.concatenate([bank.agent_traj[i][..., :3], jnp.broadcast_to(bank.agent_size[i], bank.agent_valid[i].shape + (2,))], -1)
+    others = jnp.concatenate(
+        [bank.agent_traj[i][..., :3], jnp.broadcast_to(bank.agent_size[i], bank.agent_valid[i].shape + (2,))], -1
+    )
 
     budget = daa.budget
     keys = jax.random.split(key, budget)

@@ -1,5 +1,6 @@
 """RAD metrics per DAA behaviour: split per-episode metrics by the adversary each
 episode met and aggregate every group, plus the overall row."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,6 +1,7 @@
 """Lane frames for the DAA: signed lateral offset and lane heading of a point w.r.t. a
 lane centerline polyline of the scenario (beyond the polyline's end the lane is
 continued straight at both ends, so a manoeuvre near a lane's end stays defined)."""
+
 from __future__ import annotations
 
 import jax

@@ -17,6 +17,7 @@ Knob meanings (SI units):
   speed_offset: m/s. Speed relative to the ego's speed at trigger after the move
                 (negative: the adversary ends slower than the ego).
 """
+
 from __future__ import annotations
 
 import dataclasses

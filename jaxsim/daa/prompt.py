@@ -32,6 +32,7 @@ was asked):
   length         prompts longer than MAX_PROMPT_CHARS characters.
 Parsing is linear in the prompt length (word scans and backtracking-free patterns).
 """
+
 from __future__ import annotations
 
 import re
@@ -48,8 +49,15 @@ BEHAVIOUR_WORDS = {
 }
 INTENSITY_WORDS = {
     "mild": (r"\bgentl[ey]\b", r"\bslow(ly)?\b", r"\bmild(ly)?\b", r"\bcautious(ly)?\b", r"\bgradual(ly)?\b"),
-    "aggressive": (r"\baggressive(ly)?\b", r"\bsudden(ly)?\b", r"\babrupt(ly)?\b", r"\bsharp(ly)?\b",
-                   r"\bhard\b(?! ?brak)", r"\bdangerous(ly)?\b", r"\bemergency\b"),  # fmt: skip
+    "aggressive": (
+        r"\baggressive(ly)?\b",
+        r"\bsudden(ly)?\b",
+        r"\babrupt(ly)?\b",
+        r"\bsharp(ly)?\b",
+        r"\bhard\b(?! ?brak)",
+        r"\bdangerous(ly)?\b",
+        r"\bemergency\b",
+    ),  # fmt: skip
     "moderate": (r"\bmoderate(ly)?\b",),
 }
 INTENSITY_LEVEL = {"mild": 0.15, "moderate": 0.5, "aggressive": 0.9}
@@ -94,7 +102,9 @@ def strip_tail(words: list[str]) -> list[str]:
     One pass over the words (linear)."""
     last_subject = max((k for k, w in enumerate(words) if w in TAIL_SUBJECTS), default=-1)
     for j, w in enumerate(words):
-        if (w in TAIL_CONJUNCTIONS and j < last_subject) or (w == "the" and j + 1 < len(words) and words[j + 1] in TAIL_SUBJECTS):
+        if (w in TAIL_CONJUNCTIONS and j < last_subject) or (
+            w == "the" and j + 1 < len(words) and words[j + 1] in TAIL_SUBJECTS
+        ):
             return words[:j]
     return words
 
@@ -118,7 +128,9 @@ def parse_prompt(text: str) -> tuple[Behaviour, str]:
                           f"describe one adversary in a sentence")  # fmt: skip
     words = strip_tail(_words(text))
     clean = " ".join(words)
-    negated = [w for k, w in enumerate(words) if w in NEGATIONS and not (w == "no" and words[k + 1 : k + 2] == ["adversary"])]
+    negated = [
+        w for k, w in enumerate(words) if w in NEGATIONS and not (w == "no" and words[k + 1 : k + 2] == ["adversary"])
+    ]
     if negated:
         raise PromptError(f"prompt {_short(text)} contains a negation ({', '.join(repr(w) for w in negated)}), which the "
                           f"grammar does not understand: say what the adversary does, or 'no adversary' for log "
@@ -129,20 +141,28 @@ def parse_prompt(text: str) -> tuple[Behaviour, str]:
         raise PromptError(f"prompt {_short(text)} is contradictory: it says 'no adversary' and also {acting}; give "
                           f"one. The grammar understands {vocabulary()}")  # fmt: skip
     if len(acting) > 1:
-        raise PromptError(f"prompt {_short(text)} names several behaviours {acting}; give one. The grammar understands {vocabulary()}")
+        raise PromptError(
+            f"prompt {_short(text)} names several behaviours {acting}; give one. The grammar understands {vocabulary()}"
+        )
     if not hits:
-        raise PromptError(f"cannot parse prompt {_short(text)}: it names no behaviour. The grammar understands {vocabulary()}")
+        raise PromptError(
+            f"cannot parse prompt {_short(text)}: it names no behaviour. The grammar understands {vocabulary()}"
+        )
     name = acting[0] if acting else "keep_log"
     left, right = bool(re.search(r"\bleft\b", clean)), bool(re.search(r"\bright\b", clean))
     if name == "cut_in":
         if left == right:
-            raise PromptError(f"prompt {_short(text)}: a cut-in needs exactly one side, 'left' or 'right'. The grammar understands {vocabulary()}")
+            raise PromptError(
+                f"prompt {_short(text)}: a cut-in needs exactly one side, 'left' or 'right'. The grammar understands {vocabulary()}"
+            )
         behaviour = Behaviour.CUT_IN_LEFT if left else Behaviour.CUT_IN_RIGHT
     else:
         behaviour = Behaviour[name.upper()]
     levels = [k for k, pats in INTENSITY_WORDS.items() if _found(pats, clean)]
     if len(levels) > 1:
-        raise PromptError(f"prompt {_short(text)} mixes intensities {levels}; give one. The grammar understands {vocabulary()}")
+        raise PromptError(
+            f"prompt {_short(text)} mixes intensities {levels}; give one. The grammar understands {vocabulary()}"
+        )
     return behaviour, (levels[0] if levels else "moderate")
 
 

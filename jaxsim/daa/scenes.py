@@ -2,6 +2,7 @@
 neighbours left and right), for DAA tests, the adversary search and CPU benchmarks when
 no other scenario source is at hand. Layout as `Scenario` documents; lanes at y = +3.5
 (left, index 0), 0 (ego, 1) and -3.5 (right, 2); drivable area |y| < 5.25 m."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -11,8 +12,15 @@ from jaxsim.scenario import FIELD_SPECS, AgentType, Layout, Source, from_numpy
 LANE_Y = (3.5, 0.0, -3.5)
 
 
-def scene_arrays(rng: np.random.Generator, T: int = 81, A: int = 8, dt: float = 0.1, num_agents: int = 4,
-                 ego_speed: float | None = None, agents: list | None = None) -> dict:
+def scene_arrays(
+    rng: np.random.Generator,
+    T: int = 81,
+    A: int = 8,
+    dt: float = 0.1,
+    num_agents: int = 4,
+    ego_speed: float | None = None,
+    agents: list | None = None,
+) -> dict:
     """One scene as numpy arrays: ego along +x at a constant 8-14 m/s (or `ego_speed`),
     then up to `num_agents` constant-speed vehicles: lead (ego lane, 15-40 m ahead), left
     and right neighbours (-15..+10 m), a second right-lane vehicle ahead (10-35 m), each
@@ -25,7 +33,12 @@ def scene_arrays(rng: np.random.Generator, T: int = 81, A: int = 8, dt: float = 
     valid = np.zeros((T, A), bool)
     types = np.zeros(A, np.int32)
     if agents is None:
-        specs = [(1, rng.uniform(15, 40)), (0, rng.uniform(-15, 10)), (2, rng.uniform(-15, 10)), (2, rng.uniform(10, 35))]
+        specs = [
+            (1, rng.uniform(15, 40)),
+            (0, rng.uniform(-15, 10)),
+            (2, rng.uniform(-15, 10)),
+            (2, rng.uniform(10, 35)),
+        ]
         agents = [(lane, x0, max(v + rng.uniform(-2.0, 2.0), 0.0)) for lane, x0 in specs[: min(num_agents, A)]]
     for k, (lane, x0, va) in enumerate(agents):
         traj[:, k] = np.stack([x0 + va * t, np.full(T, LANE_Y[lane]), np.zeros(T), np.full(T, va)], -1)

@@ -16,6 +16,7 @@ Counting rollouts: random search evaluates R sampled knob sets; gradient search 
 its R rollouts as one forward + backward pass per iterate (each iterate's forward pass is
 itself a rollout whose collision counts). A backward pass costs ~2-3x a forward one.
 """
+
 from __future__ import annotations
 
 import jax
@@ -35,7 +36,9 @@ FAR = 100.0  # m, clearance used where there is no adversary
 # dangerous corner of the space is the search's job.
 SEARCH_CONFIG = DAAConfig(
     weights=(0.0, 1.0, 1.0, 1.0, 0.0, 0.0),
-    cut_in=KnobRanges(trigger_gap=(10.0, 25.0), lat_duration=(1.5, 4.0), final_gap=(0.0, 20.0), speed_offset=(-3.0, 3.0)),
+    cut_in=KnobRanges(
+        trigger_gap=(10.0, 25.0), lat_duration=(1.5, 4.0), final_gap=(0.0, 20.0), speed_offset=(-3.0, 3.0)
+    ),
     hard_brake=KnobRanges(trigger_gap=(5.0, 40.0), trigger_ttc=(0.5, 4.0), decel=(0.5, 8.0), speed_offset=(0.0, 0.0)),
     fallback="spawn",
     budget=1,
@@ -117,7 +120,9 @@ def random_search(env, params, idx, key, rollouts: int, policy=expert_policy):
     return hits > 0, hits
 
 
-def gradient_search(env, params, idx, key, rollouts: int, lr: float = 0.15, policy=expert_policy, temperature: float = 0.5):
+def gradient_search(
+    env, params, idx, key, rollouts: int, lr: float = 0.15, policy=expert_policy, temperature: float = 0.5
+):
     """Adam on normalised knobs from one random start per env, `rollouts` iterates.
     Returns (found (E,) bool, hits (E,) int, final knobs as Knobs with leading (E,))."""
     axes = params_axes(params, True)

@@ -15,6 +15,7 @@ to the ego is chosen:
 When none qualifies, `spawn_pose` places an adversary in an unused agent slot (fallback
 SPAWN) or the episode is played plain (fallback PLAIN); `daa.check` records which.
 """
+
 from __future__ import annotations
 
 import jax

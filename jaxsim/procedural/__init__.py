@@ -8,9 +8,17 @@ Layouts: multi-lane straight road, curved road, four-way intersection, on-ramp m
 Other agents replay logs simulated with IDM car following and lane changes; the expert
 ego is driven by pure pursuit through the exact bicycle model of jaxsim.kinematics.
 """
+
 from jaxsim.procedural.config import LAYOUT_NAMES, GeneratorConfig
 from jaxsim.procedural.generate import generate_arrays, generate_bank, generate_scenario
 from jaxsim.procedural.seeding import SPLITS, scenario_seed
 
-__all__ = ["GeneratorConfig", "generate_bank", "generate_arrays", "generate_scenario", "scenario_seed", "SPLITS",
-           "LAYOUT_NAMES"]
+__all__ = [
+    "GeneratorConfig",
+    "generate_bank",
+    "generate_arrays",
+    "generate_scenario",
+    "scenario_seed",
+    "SPLITS",
+    "LAYOUT_NAMES",
+]

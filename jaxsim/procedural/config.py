@@ -1,4 +1,5 @@
 """`GeneratorConfig`: the static, validated settings of the procedural scenario source."""
+
 from __future__ import annotations
 
 import dataclasses

@@ -1,4 +1,5 @@
 """Numpy polyline helpers for the procedural generator (metres, radians, CCW yaw)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -56,8 +57,12 @@ def bezier_connectors(p0: np.ndarray, yaw0: np.ndarray, p1: np.ndarray, yaw1: np
     a, b = np.where(meet, 0.5523 * a, third), np.where(meet, 0.5523 * b, third)
     t = np.linspace(0.0, 1.0, num)[None, :, None]
     c0, c1 = p0 + a[:, None] * d0, p1 - b[:, None] * d1
-    return ((1 - t) ** 3 * p0[:, None] + 3 * (1 - t) ** 2 * t * c0[:, None] + 3 * (1 - t) * t**2 * c1[:, None]
-            + t**3 * p1[:, None])
+    return (
+        (1 - t) ** 3 * p0[:, None]
+        + 3 * (1 - t) ** 2 * t * c0[:, None]
+        + 3 * (1 - t) * t**2 * c1[:, None]
+        + t**3 * p1[:, None]
+    )
 
 
 def interp_rows(s: np.ndarray, xy: np.ndarray, sq: np.ndarray) -> np.ndarray:

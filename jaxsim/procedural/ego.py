@@ -9,6 +9,7 @@ order (pose with the old speed, then yaw, then the clipped speed), so
 `kinematics.expert_controls(ego_traj)` recovers controls that replay the log.
 Vectorised over N scenarios; float64 inside, rounded to float32 by the caller.
 """
+
 from __future__ import annotations
 
 import numpy as np

@@ -6,6 +6,7 @@ touches the ego's (inflated by EGO_MARGIN) while observed is removed from the lo
 is the later of two agents that overlap, and static boxes that touch the ego's path or
 an observed agent are dropped.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -58,8 +59,15 @@ def agent_poses(tab: dict, spec: dict, sim: dict, dt: float) -> np.ndarray:
     if free.any():
         t = (np.arange(T) * dt)[:, None, None]
         fx, fy, fyaw, fv = (spec["free"][..., j][None] for j in range(4))
-        walk = np.stack([fx + fv * np.cos(fyaw) * t, fy + fv * np.sin(fyaw) * t, np.broadcast_to(fyaw, (T, N, M)),
-                         np.broadcast_to(fv, (T, N, M))], -1)
+        walk = np.stack(
+            [
+                fx + fv * np.cos(fyaw) * t,
+                fy + fv * np.sin(fyaw) * t,
+                np.broadcast_to(fyaw, (T, N, M)),
+                np.broadcast_to(fv, (T, N, M)),
+            ],
+            -1,
+        )
         out = np.where(free[None, :, :, None], walk, out)
     return out
 
@@ -102,11 +110,15 @@ def safety_filter(states, valid, size, ego, ego_size) -> np.ndarray:
     n, i, j = np.nonzero(_bbox_meet(bounds[:, :, None], bounds[:, None, :]) & np.triu(np.ones((A, A), bool), 1)[None])
     if len(n):
         both = live[:, n, i] & live[:, n, j]  # (T, C)
-        close = both & (np.hypot(states[:, n, i, 0] - states[:, n, j, 0], states[:, n, i, 1] - states[:, n, j, 1])
-                        < radius[n, i] + radius[n, j])
+        close = both & (
+            np.hypot(states[:, n, i, 0] - states[:, n, j, 0], states[:, n, i, 1] - states[:, n, j, 1])
+            < radius[n, i] + radius[n, j]
+        )
         t, c = np.nonzero(close)
-        hit = boxes_overlap(np.concatenate([states[t, n[c], i[c], :3], shrunk[n[c], i[c]]], -1),
-                            np.concatenate([states[t, n[c], j[c], :3], shrunk[n[c], j[c]]], -1))
+        hit = boxes_overlap(
+            np.concatenate([states[t, n[c], i[c], :3], shrunk[n[c], i[c]]], -1),
+            np.concatenate([states[t, n[c], j[c], :3], shrunk[n[c], j[c]]], -1),
+        )
         keep[n[c[hit]], j[c[hit]]] = False
     return keep
 

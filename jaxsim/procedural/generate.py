@@ -7,6 +7,7 @@ model, compute agent poses, observation windows and safety filters, then each
 scenario's SDF on a grid centred on the expert path (closed form for straight roads and
 intersections, raster + distance transform for curves and merges).
 """
+
 from __future__ import annotations
 
 import math
@@ -29,8 +30,19 @@ from jaxsim.scenario import FIELD_SPECS, Layout, Scenario, Source, from_numpy
 
 EGO_SIZE = np.array([4.8, 2.0])  # m, RAD-like car
 CHUNK = 128  # scenarios simulated together (keeps the (N, M, M) arrays in cache)
-ROAD_TABLES = ("route_xy", "route_yaw", "route_u0", "route_lane", "route_lane2", "route_watch2", "route_mask",
-               "route_c", "route_stop", "route_red", "route_vlim")
+ROAD_TABLES = (
+    "route_xy",
+    "route_yaw",
+    "route_u0",
+    "route_lane",
+    "route_lane2",
+    "route_watch2",
+    "route_mask",
+    "route_c",
+    "route_stop",
+    "route_red",
+    "route_vlim",
+)
 
 
 def setup_scenario(seed: int, cfg: GeneratorConfig) -> tuple[RoadMap, dict]:
@@ -69,8 +81,14 @@ def simulate_chunk(roads: list[RoadMap], specs: list[dict], seeds: list[int], cf
 
     r0 = spec["route"][:, 0]
     u0 = tab["route_u0"][n_ix, r0]
-    path = planned_path(tab["route_xy"][n_ix, r0], tab["route_yaw"][n_ix, r0], spec["lc_dd"][:, 0],
-                        sim["lc_u0"][:, 0], sim["lc_len"][:, 0], u0)
+    path = planned_path(
+        tab["route_xy"][n_ix, r0],
+        tab["route_yaw"][n_ix, r0],
+        spec["lc_dd"][:, 0],
+        sim["lc_u0"][:, 0],
+        sim["lc_len"][:, 0],
+        u0,
+    )
     ego = track(path, u0, sim["u"][:, :, 0], sim["v"][:, :, 0], dt)  # (T, N, 4)
     ego = ego.astype(np.float32).astype(np.float64)  # filters see exactly the stored log
 
@@ -102,16 +120,30 @@ def simulate_chunk(roads: list[RoadMap], specs: list[dict], seeds: list[int], cf
     origins = np.stack([grid_origin(ego[:, n, :2], H, res) for n in range(N)])
     sdf = np.stack([road_sdf(road, origins[n], res, H) for n, road in enumerate(roads)])
     out = dict(
-        ego_traj=ego.transpose(1, 0, 2), ego_valid=np.ones((N, T), bool), ego_size=np.tile(EGO_SIZE, (N, 1)),
-        ego_lane=sim["lane"][:, :, 0].T, agent_traj=states.transpose(1, 0, 2, 3), agent_valid=valid.transpose(1, 0, 2),
-        agent_size=size, agent_type=types,
+        ego_traj=ego.transpose(1, 0, 2),
+        ego_valid=np.ones((N, T), bool),
+        ego_size=np.tile(EGO_SIZE, (N, 1)),
+        ego_lane=sim["lane"][:, :, 0].T,
+        agent_traj=states.transpose(1, 0, 2, 3),
+        agent_valid=valid.transpose(1, 0, 2),
+        agent_size=size,
+        agent_type=types,
         lane_points=np.stack([r.lane_points for r in roads]),
         lane_num_points=np.stack([r.lane_num_points for r in roads]),
-        lane_width=np.stack([r.lane_width for r in roads]), lane_left=np.stack([r.lane_left for r in roads]),
-        lane_right=np.stack([r.lane_right for r in roads]), lane_succ=np.stack([r.lane_succ for r in roads]),
-        sdf=sdf, sdf_origin=origins, sdf_res=np.full(N, res), static_boxes=boxes, static_valid=svalid,
-        dt=np.full(N, dt), origin=np.zeros((N, 2)), source=np.full(N, int(Source.PROCEDURAL)),
-        layout=np.array([r.layout for r in roads]), scenario_id=np.array(seeds),
+        lane_width=np.stack([r.lane_width for r in roads]),
+        lane_left=np.stack([r.lane_left for r in roads]),
+        lane_right=np.stack([r.lane_right for r in roads]),
+        lane_succ=np.stack([r.lane_succ for r in roads]),
+        sdf=sdf,
+        sdf_origin=origins,
+        sdf_res=np.full(N, res),
+        static_boxes=boxes,
+        static_valid=svalid,
+        dt=np.full(N, dt),
+        origin=np.zeros((N, 2)),
+        source=np.full(N, int(Source.PROCEDURAL)),
+        layout=np.array([r.layout for r in roads]),
+        scenario_id=np.array(seeds),
     )
     return {k: np.asarray(v).astype(FIELD_SPECS[k][0]) for k, v in out.items()}
 
@@ -136,8 +168,9 @@ def generate_arrays(num: int, split: str = "train", seed: int = 0, config: Gener
     # within a group, chunks of similar agent counts keep the (N, M, M) pair arrays small
     count = [int(np.count_nonzero(spec["mode"])) for _, spec in setups]
     is_inter = [setups[i][0].layout == Layout.INTERSECTION for i in range(num)]
-    groups = [sorted((i for i in range(num) if is_inter[i] == inter), key=lambda i: count[i])
-              for inter in (False, True)]
+    groups = [
+        sorted((i for i in range(num) if is_inter[i] == inter), key=lambda i: count[i]) for inter in (False, True)
+    ]
     out = None
     for group in groups:
         for start in range(0, len(group), CHUNK):
@@ -151,8 +184,9 @@ def generate_arrays(num: int, split: str = "train", seed: int = 0, config: Gener
     return out
 
 
-def generate_bank(num: int, split: str = "train", seed: int = 0,
-                  config: GeneratorConfig = GeneratorConfig()) -> Scenario:
+def generate_bank(
+    num: int, split: str = "train", seed: int = 0, config: GeneratorConfig = GeneratorConfig()
+) -> Scenario:
     """A ScenarioBank of `num` procedural scenarios of `split` ("train" or "heldout").
 
     Scenario i uses seed `scenario_seed(split, seed, i)` (stored as its scenario_id), so

@@ -9,6 +9,7 @@ The merge layout splits the forward lanes at the merge point (upstream / downstr
 segments joined by `lane_succ`) and adds a ramp that approaches at an angle, runs as an
 acceleration lane beside the rightmost lane, and tapers into it.
 """
+
 from __future__ import annotations
 
 import math
@@ -104,8 +105,11 @@ def build_highway(rng, layout: int, max_lanes: int, lane_points: int, ego_speed:
         theta = math.radians(rng.uniform(12.0, 20.0))
         blend = 30.0
         d_r = d_fwd[-1]
-        d_ramp = (d_r - w * (1.0 - smoothstep5((STATIONS - s_t1) / taper))
-                  - math.tan(theta) * blend * _soft_hinge((s_t0 - STATIONS) / blend))
+        d_ramp = (
+            d_r
+            - w * (1.0 - smoothstep5((STATIONS - s_t1) / taper))
+            - math.tan(theta) * blend * _soft_hinge((s_t0 - STATIONS) / blend)
+        )
         info.update(ego_on_ramp=ego_on_ramp, merge_s=s_m, taper_s=s_t1)
 
     # ---- lanes (left to right within each direction), evenly spaced in station ----
@@ -142,22 +146,31 @@ def build_highway(rng, layout: int, max_lanes: int, lane_points: int, ego_speed:
     # ---- routes: one per lane, u = station (forward) or -station (opposite) ----
     K = ROUTE_POINTS
     df = np.array(d_fwd)
-    lane_at = (np.where(STATIONS < s_m, np.array(up)[:, None], np.array(down)[:, None]) if merge
-               else np.repeat(np.array(up)[:, None], K, 1))
-    info["fwd_routes"] = road.add_routes(ref[None] + df[:, None, None] * normal[None], np.tile(ref_yaw, (nf, 1)),
-                                         STATIONS[0], lane_at)
+    lane_at = (
+        np.where(STATIONS < s_m, np.array(up)[:, None], np.array(down)[:, None])
+        if merge
+        else np.repeat(np.array(up)[:, None], K, 1)
+    )
+    info["fwd_routes"] = road.add_routes(
+        ref[None] + df[:, None, None] * normal[None], np.tile(ref_yaw, (nf, 1)), STATIONS[0], lane_at
+    )
     if no:
         do = np.array(d_opp)
         xy = (ref[None] + do[:, None, None] * normal[None])[:, ::-1]
-        info["opp_routes"] = road.add_routes(xy, np.tile((ref_yaw + math.pi)[::-1], (no, 1)), STATIONS[0],
-                                             np.repeat(np.array(opp)[:, None], K, 1))
+        info["opp_routes"] = road.add_routes(
+            xy, np.tile((ref_yaw + math.pi)[::-1], (no, 1)), STATIONS[0], np.repeat(np.array(opp)[:, None], K, 1)
+        )
     for group in (info["fwd_routes"], info["opp_routes"]):
         for a, b in zip(group[:-1], group[1:]):
             road.route_right[a], road.route_left[b] = b, a
     if merge:
         slope = np.gradient(d_ramp, ROUTE_DU)
-        r = road.add_routes((ref + d_ramp[:, None] * normal)[None], (ref_yaw + np.arctan(slope))[None], STATIONS[0],
-                            np.where(STATIONS < s_m, ramp, down[-1])[None])[0]
+        r = road.add_routes(
+            (ref + d_ramp[:, None] * normal)[None],
+            (ref_yaw + np.arctan(slope))[None],
+            STATIONS[0],
+            np.where(STATIONS < s_m, ramp, down[-1])[None],
+        )[0]
         in_taper = (np.abs(d_ramp - d_r) < 0.75 * w) & (STATIONS < s_m)
         road.route_lane2[r] = np.where(in_taper, up[-1], -1)
         # ramp cars line up behind main-road cars beside them (a zipper merge)

@@ -10,6 +10,7 @@ connector: approach (ROUTE_IN m) -> connector -> exit, with `route_c` so cars on
 shared approach or exit lane see each other. Kerbs are quarter circles of radius rk
 cut out of the corner blocks.
 """
+
 from __future__ import annotations
 
 import math
@@ -33,8 +34,12 @@ def _outline(W: float, rk: float, extent: float) -> np.ndarray:
     pts = []
     a = W + rk
     for q in range(4):  # corner between arm q and arm q+1, counter-clockwise from +x
-        rot = np.array([[math.cos(q * math.pi / 2), -math.sin(q * math.pi / 2)],
-                        [math.sin(q * math.pi / 2), math.cos(q * math.pi / 2)]])
+        rot = np.array(
+            [
+                [math.cos(q * math.pi / 2), -math.sin(q * math.pi / 2)],
+                [math.sin(q * math.pi / 2), math.cos(q * math.pi / 2)],
+            ]
+        )
         ang = np.linspace(-math.pi / 2, -math.pi, 10)
         fillet = [(a + rk * math.cos(t), a + rk * math.sin(t)) for t in ang]
         corner = [(extent, -W), (extent, W)] + fillet + [(W, extent)]

@@ -5,6 +5,7 @@ leader sometimes brakes hard or drives slowly. Every lane gets a queue of cars a
 the ego's stretch of road; oncoming lanes get cars that will pass it; a few cars
 change lanes. Returns the ego candidate and the other candidates (see placement.py).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -34,9 +35,19 @@ def place_highway(rng, road: RoadMap, ego_speed: float, duration: float, density
         ego_route = fwd[-1] if rng.chance(0.6) else rng.choice(fwd)
     else:
         ego_route = rng.choice(fwd)
-    ego = vehicle(rng, route=ego_route, u0=u_e, v_des=ego_speed, v0=ego_speed * rng.uniform(0.7, 1.0),
-                  length=4.8, width=2.0, idm_a=rng.uniform(1.2, 2.0), idm_b=rng.uniform(2.0, 3.0),
-                  idm_t=rng.uniform(1.0, 1.6), idm_s0=rng.uniform(2.0, 3.0))
+    ego = vehicle(
+        rng,
+        route=ego_route,
+        u0=u_e,
+        v_des=ego_speed,
+        v0=ego_speed * rng.uniform(0.7, 1.0),
+        length=4.8,
+        width=2.0,
+        idm_a=rng.uniform(1.2, 2.0),
+        idm_b=rng.uniform(2.0, 3.0),
+        idm_t=rng.uniform(1.0, 1.6),
+        idm_s0=rng.uniform(2.0, 3.0),
+    )
     ego["v0"] = min(ego["v0"], float(road.route_vlim[ego_route, int(round((u_e - road.route_u0[ego_route]) / 2.0))]))
     if ego_route != ramp and rng.chance(0.35):
         _plan_lane_change(rng, road, ego, w, (0.5, 3.0))
@@ -53,14 +64,16 @@ def place_highway(rng, road: RoadMap, ego_speed: float, duration: float, density
     if rng.chance(0.8) and u_e + gap + 10.0 < ego_front:
         lead = vehicle(rng, route=ego_route)
         v_lead = ego["v0"] * rng.uniform(0.7, 1.15)
-        lead.update(u0=u_e + 0.5 * (ego["length"] + lead["length"]) + gap, v0=v_lead,
-                    v_des=v_lead * rng.uniform(0.95, 1.2))
+        lead.update(
+            u0=u_e + 0.5 * (ego["length"] + lead["length"]) + gap, v0=v_lead, v_des=v_lead * rng.uniform(0.95, 1.2)
+        )
         # the ego must be able to stop behind it
         ego["v0"] = min(ego["v0"], v_lead + np.sqrt(2 * 3.0 * max(gap - ego["idm_s0"], 0.0)))
         style = rng.random()
         if style < 0.3:  # brakes (maybe to a stop) during the log
-            lead.update(brake_t=rng.uniform(0.5, 3.5), brake_v=v_lead * rng.uniform(0.0, 0.5),
-                        brake_rate=rng.uniform(2.0, 5.0))
+            lead.update(
+                brake_t=rng.uniform(0.5, 3.5), brake_v=v_lead * rng.uniform(0.0, 0.5), brake_rate=rng.uniform(2.0, 5.0)
+            )
         elif style < 0.55:  # slower leader the ego closes in on
             lead["v_des"] = ego_speed * rng.uniform(0.4, 0.8)
         cands.append(lead)

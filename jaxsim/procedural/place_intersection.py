@@ -8,6 +8,7 @@ start at red and turn green at `green_at` s. Red arms get standing queues at the
 line and approaching cars that can still stop; exit lanes get cars driving away, and
 pedestrians walk along the sidewalks.
 """
+
 from __future__ import annotations
 
 import math
@@ -48,8 +49,18 @@ def place_intersection(rng, road: RoadMap, ego_speed: float, duration: float, de
     dist = rng.uniform(10.0, 45.0)
     u_e = ROUTE_IN - dist - 2.4
     cands: list[dict] = []
-    ego = vehicle(rng, route=ego_route, u0=u_e, v_des=v_des, length=4.8, width=2.0, idm_a=rng.uniform(1.2, 2.0),
-                  idm_b=rng.uniform(2.0, 3.0), idm_t=rng.uniform(1.0, 1.6), idm_s0=rng.uniform(2.0, 3.0))
+    ego = vehicle(
+        rng,
+        route=ego_route,
+        u0=u_e,
+        v_des=v_des,
+        length=4.8,
+        width=2.0,
+        idm_a=rng.uniform(1.2, 2.0),
+        idm_b=rng.uniform(2.0, 3.0),
+        idm_t=rng.uniform(1.0, 1.6),
+        idm_s0=rng.uniform(2.0, 3.0),
+    )
     v0 = v_des * rng.uniform(0.6, 1.0)
     v0 = min(v0, float(road.route_vlim[ego_route, int(u_e / 2.0)]))
     if green_at > 0:
@@ -95,12 +106,29 @@ def place_intersection(rng, road: RoadMap, ego_speed: float, duration: float, de
                 if lead is None:  # a virtual stopped car at the line keeps approach speeds stoppable
                     lead = dict(u0=ROUTE_IN + 2.0, length=4.0, v0=0.0)
                 start = len(cands)
-                fill_back(rng, cands, routes[a, k, lane_turns(a, k)[0]], lead, 0.0, ROUTE_IN - 200.0, flow, gap_mean,
-                          stopped_within=8.0)
+                fill_back(
+                    rng,
+                    cands,
+                    routes[a, k, lane_turns(a, k)[0]],
+                    lead,
+                    0.0,
+                    ROUTE_IN - 200.0,
+                    flow,
+                    gap_mean,
+                    stopped_within=8.0,
+                )
             else:
                 start = len(cands)
-                fill_back(rng, cands, routes[a, k, lane_turns(a, k)[0]], None, ROUTE_IN - 1.0, ROUTE_IN - 200.0,
-                          flow, gap_mean)
+                fill_back(
+                    rng,
+                    cands,
+                    routes[a, k, lane_turns(a, k)[0]],
+                    None,
+                    ROUTE_IN - 1.0,
+                    ROUTE_IN - 200.0,
+                    flow,
+                    gap_mean,
+                )
             for car in cands[start:]:  # cars sharing an approach lane pick their own movement
                 car["route"] = pick_route(a, k)
 
@@ -129,7 +157,14 @@ def place_intersection(rng, road: RoadMap, ego_speed: float, duration: float, de
         p = r0 * e + side * (W + rng.uniform(1.0, 2.5)) * nl
         yaw = ARM_YAW[a] + (math.pi if inward else 0.0)
         size = rng.uniform(0.5, 0.7)
-        cands.append(dict(mode=MODE_FREE, type=int(AgentType.PEDESTRIAN), length=size, width=size,
-                          free=(float(p[0]), float(p[1]), yaw, rng.uniform(0.8, 1.6))))
+        cands.append(
+            dict(
+                mode=MODE_FREE,
+                type=int(AgentType.PEDESTRIAN),
+                length=size,
+                width=size,
+                free=(float(p[0]), float(p[1]), yaw, rng.uniform(0.8, 1.6)),
+            )
+        )
     road.info.update(turn=turn, protected=protected, green_at=green_at)
     return ego, cands

@@ -4,6 +4,7 @@ A candidate agent is a dict; `pack` keeps the ego plus the `A` candidates that c
 closest to the ego (constant-speed estimate) and writes the fixed-size `AgentSpec`
 arrays (M = 1 + A slots, slot 0 the ego) the batched traffic model runs on.
 """
+
 from __future__ import annotations
 
 import math
@@ -17,8 +18,27 @@ MODE_PAD, MODE_ROUTE, MODE_FREE = 0, 1, 2  # free: constant velocity, no route (
 FOLLOW_DECEL = 3.0  # m/s^2 a placed follower can brake at to stop behind its leader
 
 # AgentSpec fields (float unless listed in INT_FIELDS), all (M,); `free` is (M, 4)
-SPEC_FIELDS = ("mode", "type", "route", "u0", "v0", "v_des", "length", "width", "idm_a", "idm_b", "idm_t", "idm_s0",
-               "brake_t", "brake_v", "brake_rate", "lc_t", "lc_route", "lc_dd", "lc_dur")
+SPEC_FIELDS = (
+    "mode",
+    "type",
+    "route",
+    "u0",
+    "v0",
+    "v_des",
+    "length",
+    "width",
+    "idm_a",
+    "idm_b",
+    "idm_t",
+    "idm_s0",
+    "brake_t",
+    "brake_v",
+    "brake_rate",
+    "lc_t",
+    "lc_route",
+    "lc_dd",
+    "lc_dur",
+)
 INT_FIELDS = ("mode", "type", "route", "lc_route")
 DEFAULTS = dict(brake_t=np.inf, brake_v=0.0, brake_rate=0.0, lc_t=np.inf, lc_route=-1, lc_dd=0.0, lc_dur=4.0)
 
@@ -27,14 +47,24 @@ def vehicle(rng, **kw) -> dict:
     """A car (82%), van (10%) or truck (8%) with IDM parameters; `kw` overrides fields."""
     x = rng.random()
     if x < 0.08:
-        car = dict(length=rng.uniform(8.0, 12.0), width=rng.uniform(2.4, 2.6), idm_a=rng.uniform(0.6, 1.0),
-                   idm_b=rng.uniform(1.5, 2.5), idm_t=rng.uniform(1.5, 2.2), idm_s0=rng.uniform(2.5, 3.5))
+        car = dict(
+            length=rng.uniform(8.0, 12.0),
+            width=rng.uniform(2.4, 2.6),
+            idm_a=rng.uniform(0.6, 1.0),
+            idm_b=rng.uniform(1.5, 2.5),
+            idm_t=rng.uniform(1.5, 2.2),
+            idm_s0=rng.uniform(2.5, 3.5),
+        )
     else:
         van = x < 0.18
-        car = dict(length=rng.uniform(5.2, 6.2) if van else rng.uniform(4.2, 5.0),
-                   width=rng.uniform(1.95, 2.15) if van else rng.uniform(1.75, 1.98),
-                   idm_a=rng.uniform(1.0, 2.0), idm_b=rng.uniform(1.8, 3.0), idm_t=rng.uniform(0.9, 1.7),
-                   idm_s0=rng.uniform(1.5, 3.0))
+        car = dict(
+            length=rng.uniform(5.2, 6.2) if van else rng.uniform(4.2, 5.0),
+            width=rng.uniform(1.95, 2.15) if van else rng.uniform(1.75, 1.98),
+            idm_a=rng.uniform(1.0, 2.0),
+            idm_b=rng.uniform(1.8, 3.0),
+            idm_t=rng.uniform(0.9, 1.7),
+            idm_s0=rng.uniform(1.5, 3.0),
+        )
     car.update(mode=MODE_ROUTE, type=int(AgentType.VEHICLE), **DEFAULTS)
     car.update(kw)
     return car
@@ -47,8 +77,17 @@ def follower_speed(v: float, lead: dict | None, gap: float, s0: float) -> float:
     return min(v, lead["v0"] + math.sqrt(2.0 * FOLLOW_DECEL * max(gap - s0, 0.0)))
 
 
-def fill_back(rng, out: list, route: int, lead: dict | None, u_front: float, u_back: float, v_flow: float,
-              gap_mean: float, stopped_within: float = 0.0) -> None:
+def fill_back(
+    rng,
+    out: list,
+    route: int,
+    lead: dict | None,
+    u_front: float,
+    u_back: float,
+    v_flow: float,
+    gap_mean: float,
+    stopped_within: float = 0.0,
+) -> None:
     """Append cars on `route` from behind `lead` (or from u_front) back to u_back.
 
     Speeds are v_flow +- noise, capped so each car can stop behind the one ahead. Cars

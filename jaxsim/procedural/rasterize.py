@@ -11,6 +11,7 @@ and vice versa), and half a cell is added because the boundary lies between the 
 sdf = -(d + res/2) inside, +(d + res/2) outside, in metres, then a 3x3 mean smooths
 the staircase of slanted edges (error ~res/4 on straight edges).
 """
+
 from __future__ import annotations
 
 import numpy as np

@@ -12,6 +12,7 @@ sampled every `ROUTE_DU` m along its own arc parameter `u` (`ROUTE_POINTS` sampl
   route_vlim:  speed limit from curvature, already braked ahead of curves.
 All coordinates are in the scene frame until `transform` moves them into the world.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -115,8 +116,9 @@ class RoadMap:
         row[free[0]] = succ
 
     # ----------------------------------------------------------------- routes
-    def add_routes(self, xy: np.ndarray, yaw: np.ndarray, u0, lane_at: np.ndarray,
-                   c: list[dict] | None = None) -> list[int]:
+    def add_routes(
+        self, xy: np.ndarray, yaw: np.ndarray, u0, lane_at: np.ndarray, c: list[dict] | None = None
+    ) -> list[int]:
         """Store routes sampled every ROUTE_DU m: xy (n, K, 2), unwrapped yaw (n, K), lane_at (n, K).
 
         u0: route parameter of sample 0, scalar or (n,). c: per route, lane -> route u of

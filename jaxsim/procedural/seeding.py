@@ -6,6 +6,7 @@ rebuilds scenario i) and the splits never share a seed: bit 30 holds the split.
 Per-scenario draws use Python's Mersenne Twister through `random()` only, which is
 stable across Python versions and ~10x cheaper than numpy for scalar draws.
 """
+
 from __future__ import annotations
 
 import hashlib

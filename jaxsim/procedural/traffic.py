@@ -11,6 +11,7 @@ Ramp cars also slot in behind cars on the lane beside them (`route_watch2`), bra
 at most MERGE_DECEL for it. Vectorised over (N scenarios, M cars); the pairwise leader
 search is (N, M, M) per step, in float32.
 """
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,5 +1,6 @@
 """Rasterizer backends with one contract (see `reference.rasterize`): "gsplat" (CUDA) and
 "reference" (pure torch, any device). "auto" picks gsplat when CUDA and gsplat are there."""
+
 from __future__ import annotations
 
 from jaxsim.config_utils import check_choice

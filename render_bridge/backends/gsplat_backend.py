@@ -7,6 +7,7 @@ Ks (B, C, 3, 3), backgrounds (B, C, D); it returns images (B, C, H, W, D) and al
 (B, C, H, W, 1). gsplat is imported lazily: it JIT-compiles its CUDA extension on first
 use (about a minute; point TORCH_EXTENSIONS_DIR at a kept folder to reuse it).
 """
+
 from __future__ import annotations
 
 import torch

@@ -13,6 +13,7 @@ float rounding:
   - colour = sum of alpha T c + T_final * background, alpha image = 1 - T_final.
 gsplat clamps alpha at 0.999 (the original 3DGS code at 0.99): `max_alpha` sets it.
 """
+
 from __future__ import annotations
 
 import math
@@ -117,7 +118,9 @@ def render_one(means, quats, scales, opacities, colors, viewmat, K, width, heigh
             x0, x1 = tx * tile_size, min((tx + 1) * tile_size, width)
             # Gaussians whose extent touches the tile (outside it alpha < 1/255 anyway)
             sel = (hi_x > x0) & (lo_x < x1) & (hi_y > y0) & (lo_y < y1)
-            jj, ii = torch.meshgrid(torch.arange(x0, x1, device=means.device), torch.arange(y0, y1, device=means.device), indexing="xy")
+            jj, ii = torch.meshgrid(
+                torch.arange(x0, x1, device=means.device), torch.arange(y0, y1, device=means.device), indexing="xy"
+            )
             px, py = jj.reshape(-1).to(means.dtype) + 0.5, ii.reshape(-1).to(means.dtype) + 0.5
             c, a = _composite_tile(px, py, m2[sel], con[sel], op[sel], col[sel], bg, max_alpha)
             rgb[y0:y1, x0:x1] = c.reshape(y1 - y0, x1 - x0, d)

@@ -32,6 +32,7 @@ init (Gaussians from LiDAR), raster (gsplat / reference with autograd), sky_nvdi
 (learnable cube-map sky), model (ReconScene, export), fit, metrics, evaluate.
 No JAX runs inside this package except the optional CTG cousin sampling in evaluate.
 """
+
 from render_bridge.recon.model import ReconScene
 
 __all__ = ["ReconScene"]

@@ -20,6 +20,7 @@ On-disk layout (a user can fill it with their own frames and poses):
 
 Loading validates everything and names the file and the field at fault.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -109,7 +110,11 @@ def rig_from_calibration(names, Ks, cam_to_ego, width: int, height: int) -> came
     specs = []
     for name, K, m in zip(names, np.asarray(Ks, np.float64), np.asarray(cam_to_ego, np.float64)):
         r = m[:3, :3] @ cameras.CV_TO_EGO.T  # yaw-pitch-roll (ZYX) rotation of the mount
-        yaw, pitch, roll = math.atan2(r[1, 0], r[0, 0]), math.asin(-np.clip(r[2, 0], -1, 1)), math.atan2(r[2, 1], r[2, 2])
+        yaw, pitch, roll = (
+            math.atan2(r[1, 0], r[0, 0]),
+            math.asin(-np.clip(r[2, 0], -1, 1)),
+            math.atan2(r[2, 1], r[2, 2]),
+        )
         fov = math.degrees(2 * math.atan(0.5 * width / K[0, 0]))
         specs.append(cameras.CameraSpec(str(name), fov, float(m[0, 3]), float(m[1, 3]), float(m[2, 3]), math.degrees(yaw),
                                         math.degrees(pitch), math.degrees(roll), float(K[0, 0]), float(K[1, 1]),
@@ -136,7 +141,11 @@ def validate(cap: LoggedCapture, where: str) -> None:
     if cap.actor_poses.ndim != 3 or cap.actor_poses.shape[0] != f or cap.actor_poses.shape[2] != 4:
         _fail(where, "actor_poses", f"must be (F={f}, 1 + A, 4), got {cap.actor_poses.shape}")
     if cap.actor_sizes.shape != (cap.actor_poses.shape[1], 2):
-        _fail(where, "actor_sizes", f"must be ({cap.actor_poses.shape[1]}, 2) [length, width], got {cap.actor_sizes.shape}")
+        _fail(
+            where,
+            "actor_sizes",
+            f"must be ({cap.actor_poses.shape[1]}, 2) [length, width], got {cap.actor_sizes.shape}",
+        )
     if cap.Ks.shape != (c, 3, 3):
         _fail(where, "cameras[].K", f"intrinsics must be ({c}, 3, 3) for {c} cameras, got {cap.Ks.shape}")
     if cap.cam_to_ego.shape != (c, 4, 4):
@@ -195,7 +204,9 @@ def capture_log(bank, scenario_idx: int, rig: cameras.RigConfig = cameras.RigCon
         raise ValueError(f"scenario {scenario_idx} has no valid ego steps")
     ego = np.asarray(bank.ego_traj[scenario_idx], np.float32)[steps, :3]
     poses = log_actor_poses(bank, scenario_idx)[steps]
-    imgs, pts, alpha = render_groundtruth(bank, scenario_idx, ego, poses, rig, world_cfg, backend, device, return_points=True)
+    imgs, pts, alpha = render_groundtruth(
+        bank, scenario_idx, ego, poses, rig, world_cfg, backend, device, return_points=True
+    )
     imgs, pts, alpha = (t.cpu().numpy() for t in (imgs, pts, alpha))
     xyz, rgb, frame = sample_lidar(imgs, pts, alpha, lidar_every, lidar_stride)
     dt = float(np.asarray(bank.dt[scenario_idx]))

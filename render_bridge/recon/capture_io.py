@@ -1,6 +1,7 @@
 """Reading the on-disk capture layout (documented in `render_bridge.recon.capture`) with
 validation: missing files, missing intrinsics, frame / pose count mismatches, mixed
 image sizes and non-finite poses are errors that name the file and the field."""
+
 from __future__ import annotations
 
 import json
@@ -22,7 +23,9 @@ def _array(doc: dict, path: str, field: str, shape_tail: tuple | None = None, dt
     except (TypeError, ValueError) as err:
         raise ValueError(f"{path}: field '{field}' is not a numeric array ({err})") from None
     if shape_tail is not None and (arr.ndim != 1 + len(shape_tail) or arr.shape[1:] != shape_tail):
-        raise ValueError(f"{path}: field '{field}' must have shape (N, {', '.join(map(str, shape_tail))}), got {arr.shape}")
+        raise ValueError(
+            f"{path}: field '{field}' must have shape (N, {', '.join(map(str, shape_tail))}), got {arr.shape}"
+        )
     if not np.all(np.isfinite(arr)):
         bad = np.argwhere(~np.isfinite(arr))[0].tolist()
         raise ValueError(f"{path}: field '{field}' has a non-finite value at index {bad}")
@@ -50,7 +53,9 @@ def load_capture(directory: str) -> LoggedCapture:
     for i, cam in enumerate(cams):
         for key in ("name", "K", "cam_to_ego"):
             if key not in cam:
-                raise ValueError(f"{path}: field 'cameras[{i}].{key}' is missing" + (" (intrinsics)" if key == "K" else ""))
+                raise ValueError(
+                    f"{path}: field 'cameras[{i}].{key}' is missing" + (" (intrinsics)" if key == "K" else "")
+                )
         names.append(str(cam["name"]))
         Ks.append(_array(cam, path, "K"))
         c2e.append(_array(cam, path, "cam_to_ego"))
@@ -63,7 +68,9 @@ def load_capture(directory: str) -> LoggedCapture:
     sizes = _array(doc, path, "actor_sizes") if "actor_sizes" in doc else np.full((poses.shape[1], 2), 4.5)
     for field, arr in (("timestamps", ts), ("actor_poses", poses)):
         if arr.shape[:1] != (f,):
-            raise ValueError(f"{path}: field '{field}' has {arr.shape[0] if arr.ndim else 0} entries but 'ego_poses' has {f}")
+            raise ValueError(
+                f"{path}: field '{field}' has {arr.shape[0] if arr.ndim else 0} entries but 'ego_poses' has {f}"
+            )
     width, height = int(doc.get("width", 0)), int(doc.get("height", 0))
     img_dir = os.path.join(directory, "images")
     files = sorted(os.listdir(img_dir)) if os.path.isdir(img_dir) else []

@@ -11,6 +11,7 @@ the log at each timestamp. Per view PSNR / SSIM
 (`metrics`) are averaged; `out_dir` gets one PNG grid per row of the table (ground
 truth | reconstruction | 4 x |error|, first camera, up to 4 views).
 """
+
 from __future__ import annotations
 
 import os
@@ -52,7 +53,11 @@ def cousin_trajectories(bank, scenario_idx: int, num_cousins: int = 8, seed: int
     cfg = CTGConfig(num_cousins=num_cousins, include_expert=False)
     c = _SAMPLE(jax.random.PRNGKey(seed), params, jax.numpy.asarray([scenario_idx], jax.numpy.int32), cfg)
     acc, lat, route = np.asarray(c.accepted[0]), np.asarray(c.lateral[0]), np.asarray(c.route[0])
-    return [{"states": route[k], "lateral": Lateral(int(lat[k])).name} for k in range(len(acc)) if acc[k] and lat[k] != Lateral.NONE]
+    return [
+        {"states": route[k], "lateral": Lateral(int(lat[k])).name}
+        for k in range(len(acc))
+        if acc[k] and lat[k] != Lateral.NONE
+    ]
 
 
 def _score(scene, bank, scenario_idx, ego, poses, world_cfg, backend):

@@ -24,6 +24,7 @@ sequence (seeded by (seed, step)) and learning rates (the means' rate stays at i
 value after `schedule_steps`, densification stays off after refine_stop_frac x
 schedule_steps). Without `init_state` the optimiser moments start from zero.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -181,7 +182,9 @@ class _Progress:
                 self.bar.set_postfix(loss=f"{loss:.4f}", gaussians=n)
         elif step % 50 == 0 or step + 1 == self.total:
             rate = (step + 1 - self.start) / max(time.perf_counter() - self.t0, 1e-9)
-            sys.stderr.write(f"\r[recon fit] {step + 1}/{self.total}  {rate:.1f} it/s  loss={loss:.4f}  gaussians={n}".ljust(100))
+            sys.stderr.write(
+                f"\r[recon fit] {step + 1}/{self.total}  {rate:.1f} it/s  loss={loss:.4f}  gaussians={n}".ljust(100)
+            )
             sys.stderr.flush()
 
     def close(self):
@@ -198,7 +201,10 @@ def _check_extra(extra_views, cap: LoggedCapture):
         if len(view) != 4:
             raise ValueError(f"extra_views[{i}] must be (ego_poses, actor_poses, images, weight)")
         ego, poses, imgs, weight = view
-        ego, poses, imgs = (torch.as_tensor(np.asarray(x) if not torch.is_tensor(x) else x, dtype=torch.float32) for x in (ego, poses, imgs))
+        ego, poses, imgs = (
+            torch.as_tensor(np.asarray(x) if not torch.is_tensor(x) else x, dtype=torch.float32)
+            for x in (ego, poses, imgs)
+        )
         v = ego.shape[0]
         if ego.shape != (v, 3) or poses.shape != (v,) + cap.actor_poses.shape[1:] or imgs.shape != (v, c, h, w, 3):
             raise ValueError(f"extra_views[{i}]: need ego_poses (V, 3), actor_poses (V, {cap.actor_poses.shape[1]}, 4), "
@@ -224,7 +230,9 @@ def fit(capture: LoggedCapture, cfg: FitConfig = FitConfig(), init: ReconScene |
     """Fit a `ReconScene` to `capture`, or with `init` continue one from its step `fitted_steps(init)`
     to `cfg.iterations`; `init_state`: a checkpoint of that fit (optimiser moments, densification
     state) to continue from when `ckpt_dir` holds none of its own (module docstring)."""
-    device = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = (
+        torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    )
     backend = raster.resolve(cfg.backend, device)
     extras = [tuple(t.to(device) if torch.is_tensor(t) else t for t in e) for e in _check_extra(extra_views, capture)]
     train_idx, val_idx = capture.split(cfg.holdout_every)
@@ -241,8 +249,12 @@ def fit(capture: LoggedCapture, cfg: FitConfig = FitConfig(), init: ReconScene |
     else:
         raw = init_params(capture, cfg.max_points, cfg.init_opacity, cfg.seed, device)
         sky_logits = None
-    params = torch.nn.ParameterDict({k: torch.nn.Parameter(raw[k].contiguous(), requires_grad=k != "actor") for k in PARAMS})
-    sky = CubeSky(cfg.sky_resolution if sky_logits is None else sky_logits.shape[1], backend=cfg.sky_backend, device=device)
+    params = torch.nn.ParameterDict(
+        {k: torch.nn.Parameter(raw[k].contiguous(), requires_grad=k != "actor") for k in PARAMS}
+    )
+    sky = CubeSky(
+        cfg.sky_resolution if sky_logits is None else sky_logits.shape[1], backend=cfg.sky_backend, device=device
+    )
     if sky_logits is not None:
         sky.logits.data.copy_(sky_logits.to(device))
     resume = latest_checkpoint(ckpt_dir) or init_state
@@ -253,7 +265,9 @@ def fit(capture: LoggedCapture, cfg: FitConfig = FitConfig(), init: ReconScene |
             raise ValueError(f"init_state {resume}: {ck['params']['means'].shape[0]} Gaussians, the init scene has "
                              f"{init.num_gaussians}: not a checkpoint of that scene's fit")  # fmt: skip
         start, scale = int(ck["step"]), float(ck["scene_scale"])
-        params = torch.nn.ParameterDict({k: torch.nn.Parameter(ck["params"][k].to(device), requires_grad=k != "actor") for k in PARAMS})
+        params = torch.nn.ParameterDict(
+            {k: torch.nn.Parameter(ck["params"][k].to(device), requires_grad=k != "actor") for k in PARAMS}
+        )
         sky.logits.data.copy_(ck["sky"].to(device))
     optimizers = _optimizers(params, cfg, scale)
     sky_opt = torch.optim.Adam(sky.parameters(), lr=cfg.lr_sky, eps=1e-15)
@@ -264,7 +278,9 @@ def fit(capture: LoggedCapture, cfg: FitConfig = FitConfig(), init: ReconScene |
         for k, o in optimizers.items():
             lr = o.param_groups[0]["lr"]
             o.load_state_dict(ck["optim"][k])
-            o.param_groups[0]["lr"] = lr  # the moments continue; the rates are this config's (load_state_dict restores the saved ones)
+            o.param_groups[0]["lr"] = (
+                lr  # the moments continue; the rates are this config's (load_state_dict restores the saved ones)
+            )
         sky_opt.load_state_dict(ck["sky_optim"])
         sky_opt.param_groups[0]["lr"] = cfg.lr_sky
         if sstate is not None:
@@ -279,7 +295,9 @@ def fit(capture: LoggedCapture, cfg: FitConfig = FitConfig(), init: ReconScene |
             optimizers["means"].param_groups[0]["lr"] = cfg.lr_means * scale * decay ** min(step, span)
             f = int(train_idx[rng.integers(len(train_idx))])
             rgb, _, info = render_frame(params, sky, ego[f], poses[f], Ks, c2e, w, h, backend=backend)
-            if strategy is not None:  # gsplat counts from 0 and resets opacities when step % reset_every == 0: pass step + 1
+            if (
+                strategy is not None
+            ):  # gsplat counts from 0 and resets opacities when step % reset_every == 0: pass step + 1
                 strategy.step_pre_backward(params, optimizers, sstate, step + 1, info)
             loss = photometric(rgb, images[f], cfg.ssim_weight)
             if extras and step >= cfg.extra_start:
@@ -297,7 +315,9 @@ def fit(capture: LoggedCapture, cfg: FitConfig = FitConfig(), init: ReconScene |
             if strategy is not None:
                 strategy.step_post_backward(params, optimizers, sstate, step + 1, info, packed=False)
             if ckpt_dir and ((step + 1) % cfg.ckpt_every == 0 or step + 1 == cfg.iterations):
-                last_good = _save_ckpt(ckpt_dir, step + 1, params, optimizers, sky, sky_opt, sstate, scale, cfg.keep_checkpoints)
+                last_good = _save_ckpt(
+                    ckpt_dir, step + 1, params, optimizers, sky, sky_opt, sstate, scale, cfg.keep_checkpoints
+                )
             bar.update(step, loss_v, params["means"].shape[0])
     finally:
         bar.close()

@@ -7,6 +7,7 @@ x forward / y left; cameras OpenCV (x right, y down, z forward). Ego poses are
 (..., 3) [x m, y m, yaw rad]; actor poses (..., 1 + A, 4) [x, y, yaw, visible 0/1]
 with slot 0 the ego.
 """
+
 from __future__ import annotations
 
 import numpy as np

@@ -8,6 +8,7 @@ at 0, the default `SkyMap` composited behind the Gaussians, clipped to [0, 1]). 
 (the alpha-weighted mean of the Gaussians' centres), which is what the sparse "LiDAR"
 of a capture samples.
 """
+
 from __future__ import annotations
 
 import functools
@@ -68,9 +69,19 @@ def render_groundtruth(bank, scenario_idx: int, ego_poses, actor_poses, rig: cam
 
     return_points: also return surface points (V, C, H, W, 3) world m and alpha (V, C, H, W).
     """
-    device = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    ego = torch.as_tensor(np.array(ego_poses, np.float32) if not torch.is_tensor(ego_poses) else ego_poses, dtype=torch.float32, device=device)
-    poses = torch.as_tensor(np.array(actor_poses, np.float32) if not torch.is_tensor(actor_poses) else actor_poses, dtype=torch.float32, device=device)
+    device = (
+        torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    )
+    ego = torch.as_tensor(
+        np.array(ego_poses, np.float32) if not torch.is_tensor(ego_poses) else ego_poses,
+        dtype=torch.float32,
+        device=device,
+    )
+    poses = torch.as_tensor(
+        np.array(actor_poses, np.float32) if not torch.is_tensor(actor_poses) else actor_poses,
+        dtype=torch.float32,
+        device=device,
+    )
     if ego.ndim != 2 or ego.shape[1] != 3:
         raise ValueError(f"ego_poses must be (V, 3) [x, y, yaw], got {tuple(ego.shape)}")
     if poses.ndim != 3 or poses.shape[0] != ego.shape[0] or poses.shape[2] != 4:

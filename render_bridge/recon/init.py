@@ -1,6 +1,7 @@
 """Initial Gaussians from a capture's sparse LiDAR: static points stay in the world frame,
 points inside a logged actor box at their frame go to that actor in its box frame.
 Scales come from the mean distance to the 3 nearest neighbours (as in 3DGS)."""
+
 from __future__ import annotations
 
 import numpy as np

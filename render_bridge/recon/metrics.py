@@ -6,6 +6,7 @@ Images are (..., H, W, 3) float in [0, 1] (uint8 is scaled by 1/255). SSIM uses 
 differentiable form the fit's loss uses. LPIPS is left out: it needs backbone weights
 that no installed package ships.
 """
+
 from __future__ import annotations
 
 import math

@@ -11,6 +11,7 @@ the box centre), posed per frame from the actor tracks; a learnable cube-map sky
 Raw parameters (what the optimiser sees): means (N, 3), scales (N, 3) log m, quats
 (N, 4), opacities (N,) logits, colors (N, 3) logits, actor (N,) float slot ids.
 """
+
 from __future__ import annotations
 
 import json
@@ -86,11 +87,21 @@ class ReconScene:
                 torch.as_tensor(cameras.camera_to_ego(rig), device=self.device), rig.width, rig.height, rig.near, rig.far)  # fmt: skip
 
     @torch.no_grad()
-    def render(self, ego_poses, actor_poses, rig: cameras.RigConfig | None = None, backend: str = "auto") -> torch.Tensor:
+    def render(
+        self, ego_poses, actor_poses, rig: cameras.RigConfig | None = None, backend: str = "auto"
+    ) -> torch.Tensor:
         """Images (V, C, H, W, 3) float32 in [0, 1] on the scene's device at ego poses (V, 3)
         with actors at actor_poses (V, 1 + A, 4); rig None = the capture's calibration."""
-        ego = torch.as_tensor(np.asarray(ego_poses) if not torch.is_tensor(ego_poses) else ego_poses, dtype=torch.float32, device=self.device)
-        poses = torch.as_tensor(np.asarray(actor_poses) if not torch.is_tensor(actor_poses) else actor_poses, dtype=torch.float32, device=self.device)
+        ego = torch.as_tensor(
+            np.asarray(ego_poses) if not torch.is_tensor(ego_poses) else ego_poses,
+            dtype=torch.float32,
+            device=self.device,
+        )
+        poses = torch.as_tensor(
+            np.asarray(actor_poses) if not torch.is_tensor(actor_poses) else actor_poses,
+            dtype=torch.float32,
+            device=self.device,
+        )
         if ego.ndim != 2 or ego.shape[1] != 3 or poses.shape != (ego.shape[0], self.num_actor_slots, 4):
             raise ValueError(f"render needs ego_poses (V, 3) and actor_poses (V, {self.num_actor_slots}, 4), "
                              f"got {tuple(ego.shape)} and {tuple(poses.shape)}")  # fmt: skip
@@ -106,7 +117,9 @@ class ReconScene:
         """Activated Gaussians of the background (slot -1, world frame) or of actor `slot` (box frame)."""
         g = activated({k: v.detach() for k, v in self.params.items()})
         keep = g["actor"].long() == slot
-        return GaussianSet(g["means"][keep], g["quats"][keep], g["scales"][keep], g["opacities"][keep], g["colors"][keep])
+        return GaussianSet(
+            g["means"][keep], g["quats"][keep], g["scales"][keep], g["opacities"][keep], g["colors"][keep]
+        )
 
     def to_scene_bank(self, device=None) -> SceneBank:
         """A one-scene `SceneBank`: the background plus one template per actor slot (1 + A)."""

@@ -11,6 +11,7 @@ restorer must be trained for the rig's image size. Expect it to cost far more th
 render (8 UNet passes per image): measure with `online_throughput`; for training at
 scale, refine the reconstruction offline instead (`refine`).
 """
+
 from __future__ import annotations
 
 import time
@@ -34,7 +35,9 @@ class RestoringRenderer:
     def __init__(self, renderer, restorer, seed: int = 0, steps: int | None = None, strength: float = 1.0):
         h, w = renderer.rig.height, renderer.rig.width
         if tuple(restorer.cfg.image_size) != (h, w):
-            raise ValueError(f"restorer image_size {restorer.cfg.image_size} does not match the rig's (height, width) = {(h, w)}")
+            raise ValueError(
+                f"restorer image_size {restorer.cfg.image_size} does not match the rig's (height, width) = {(h, w)}"
+            )
         self.renderer, self.restorer, self.seed, self.steps, self.strength = renderer, restorer, seed, steps, strength
 
     @property
@@ -105,4 +108,9 @@ def online_throughput(cam_env, params, key, action, steps: int = 5) -> dict:
         obs, state, *_ = cam_env.step(key, state, action, params)
     jax.block_until_ready(obs)
     secs = time.perf_counter() - t0
-    return {"env_steps_per_s": steps * cam_env.num_envs / secs, "num_envs": cam_env.num_envs, "steps": steps, "seconds": secs}
+    return {
+        "env_steps_per_s": steps * cam_env.num_envs / secs,
+        "num_envs": cam_env.num_envs,
+        "steps": steps,
+        "seconds": secs,
+    }

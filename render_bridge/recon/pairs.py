@@ -17,6 +17,7 @@ Use scenarios of the training split only; held-out scenes are for evaluation.
 Every camera image is one pair: images (N, H, W, 3) uint8, `camera` (N,) indexes the
 capture's cameras (for per-camera masks, `restorer.far_field_mask`).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -55,7 +56,9 @@ class RestorePairs:
     def concat(parts: list["RestorePairs"]) -> "RestorePairs":
         if not parts:
             raise ValueError("RestorePairs.concat needs at least one part")
-        return RestorePairs(*(np.concatenate([getattr(p, f.name) for p in parts]) for f in dataclasses.fields(RestorePairs)))
+        return RestorePairs(
+            *(np.concatenate([getattr(p, f.name) for p in parts]) for f in dataclasses.fields(RestorePairs))
+        )
 
     def save(self, path: str) -> None:
         np.savez_compressed(path, **{f.name: getattr(self, f.name) for f in dataclasses.fields(self)})

@@ -10,6 +10,7 @@ strategy reads; empty for the reference splatter). Both use gsplat's classic mod
 (eps2d 0.3, no opacity compensation), so a scene fitted with one renders the same with
 the other.
 """
+
 from __future__ import annotations
 
 import torch
@@ -18,7 +19,7 @@ from render_bridge.backends import gsplat_backend
 
 
 def resolve(backend: str, device: torch.device) -> str:
-    """"gsplat" or "reference" for `backend` in (auto, gsplat, reference) on `device`."""
+    """ "gsplat" or "reference" for `backend` in (auto, gsplat, reference) on `device`."""
     if backend not in ("auto", "gsplat", "reference"):
         raise ValueError(f"backend must be auto, gsplat or reference, got {backend!r}")
     if backend == "auto":

@@ -30,6 +30,7 @@ sequence: only the pseudo-views differ.
 Resumable: `work_dir/round_R/pseudo.npz` (the restored views), `round_R/fit/` (the
 fit's checkpoints) and `round_R/scene.pt` (the round's result) are reused when present.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -88,7 +89,9 @@ def restore_views(restorer, images: torch.Tensor, seed: int, steps: int = 0, str
     return out.reshape(images.shape).to(images.device)
 
 
-def novel_trajectories(scene: ReconScene, cfg: RefineConfig, round_idx: int, bank=None, scenario_idx: int | None = None):
+def novel_trajectories(
+    scene: ReconScene, cfg: RefineConfig, round_idx: int, bank=None, scenario_idx: int | None = None
+):
     """[(name, ego_poses (V, 3), actor_poses (V, 1 + A, 4))] for round `round_idx` (module docstring)."""
     tl = scene.timeline
     frames = np.asarray(tl.get("train_frames", np.arange(len(tl["ego_poses"]))), np.int64)[:: cfg.frame_stride]
@@ -117,7 +120,9 @@ def _pseudo_views(scene, restorer, cfg, r, bank, scenario_idx, path):
     views, arrays = [], {}
     for i, (name, ego, poses) in enumerate(novel_trajectories(scene, cfg, r, bank, scenario_idx)):
         render = scene.render(ego, poses)
-        restored = to_uint8(restore_views(restorer, render, cfg.seed * 1000 + r * 100 + i, cfg.restore_steps, cfg.strength))
+        restored = to_uint8(
+            restore_views(restorer, render, cfg.seed * 1000 + r * 100 + i, cfg.restore_steps, cfg.strength)
+        )
         views.append((name, ego, poses, restored.astype(np.float32) / 255.0, cfg.weight))
         arrays.update({f"ego_{i}": ego, f"poses_{i}": poses, f"images_{i}": restored})
     np.savez_compressed(path + ".tmp.npz", names=np.asarray([v[0] for v in views]), weight=cfg.weight, **arrays)
@@ -154,7 +159,9 @@ def refine(scene: ReconScene, capture: LoggedCapture, restorer, cfg: RefineConfi
         rdir = os.path.join(work_dir, f"round_{r}")
         done = os.path.exists(os.path.join(rdir, "scene.pt"))
         os.makedirs(rdir, exist_ok=True)
-        views = _round_views(scene, restorer, cfg, r, bank, scenario_idx, rdir)  # done rounds: reloaded for later rounds
+        views = _round_views(
+            scene, restorer, cfg, r, bank, scenario_idx, rdir
+        )  # done rounds: reloaded for later rounds
         pseudo.extend(views)
         extra = [(e, p, im, w) for _, e, p, im, w in pseudo]
         if done:

@@ -23,6 +23,7 @@ and `restorer.json` (model config, step, losses), written atomically every
 channel count is refused with an error naming both. A non-finite loss stops training
 with `NonFiniteLoss` and leaves the last good checkpoint in place.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -74,7 +75,9 @@ class RestorerConfig:
         check_range("RestorerConfig.channels", self.channels, 1, 16)
         check_range("RestorerConfig.sample_steps", self.sample_steps, 1, self.train_timesteps)
         check_choice("RestorerConfig.prediction", self.prediction, ("sample", "epsilon", "v_prediction"))
-        check_choice("RestorerConfig.beta_schedule", self.beta_schedule, ("linear", "scaled_linear", "squaredcos_cap_v2"))
+        check_choice(
+            "RestorerConfig.beta_schedule", self.beta_schedule, ("linear", "scaled_linear", "squaredcos_cap_v2")
+        )
         if len(self.block_channels) < 2:
             raise ValueError(f"RestorerConfig.block_channels needs >= 2 levels, got {self.block_channels}")
         div = 2 ** (len(self.block_channels) - 1)
@@ -160,9 +163,13 @@ class DriveRestorer:
         from diffusers import DDIMScheduler, DDPMScheduler
 
         self.cfg = cfg
-        self.device = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        self.device = (
+            torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        )
         self.unet = build_unet(cfg).to(self.device)
-        if cfg.residual and cfg.prediction == "sample":  # zero correction at start: an untrained restorer is the identity
+        if (
+            cfg.residual and cfg.prediction == "sample"
+        ):  # zero correction at start: an untrained restorer is the identity
             torch.nn.init.zeros_(self.unet.conv_out.weight)
             torch.nn.init.zeros_(self.unet.conv_out.bias)
         self.train_sched = DDPMScheduler(num_train_timesteps=cfg.train_timesteps, beta_schedule=cfg.beta_schedule,
@@ -226,7 +233,9 @@ class DriveRestorer:
         x_deg, x_tgt = to_model_space(degraded, self.device), to_model_space(target, self.device)
         w = None if weight is None else torch.as_tensor(np.asarray(weight), dtype=torch.float32, device=self.device)
         if w is not None and tuple(w.shape) != (x_tgt.shape[0],) + self.cfg.image_size:
-            raise ValueError(f"weight must be (N, H, W) = {(x_tgt.shape[0],) + self.cfg.image_size}, got {tuple(w.shape)}")
+            raise ValueError(
+                f"weight must be (N, H, W) = {(x_tgt.shape[0],) + self.cfg.image_size}, got {tuple(w.shape)}"
+            )
         if self.optimizer is None:
             self.optimizer = torch.optim.AdamW(self.unet.parameters(), lr=train.lr, weight_decay=0.0)
         if ckpt_dir and self.step == 0 and os.path.exists(os.path.join(ckpt_dir, CONFIG_FILE)):
@@ -248,7 +257,10 @@ class DriveRestorer:
             wb = None if w is None else w[idx]
             if train.flip:
                 flip = torch.rand(train.batch_size, generator=gen, device=self.device) < 0.5
-                d, g = torch.where(flip[:, None, None, None], d.flip(-1), d), torch.where(flip[:, None, None, None], g.flip(-1), g)
+                d, g = (
+                    torch.where(flip[:, None, None, None], d.flip(-1), d),
+                    torch.where(flip[:, None, None, None], g.flip(-1), g),
+                )
                 wb = None if wb is None else torch.where(flip[:, None, None], wb.flip(-1), wb)
             for group in self.optimizer.param_groups:
                 group["lr"] = sched(s)
@@ -297,19 +309,19 @@ class DriveRestorer:
         noise = torch.randn((1,) + tuple(x_deg.shape[1:]), generator=gen, device=self.device)
         self.sample_sched.set_timesteps(steps, device=self.device)
         ts = self.sample_sched.timesteps
-        ts = ts[int(round((1.0 - strength) * len(ts))):] if strength < 1.0 else ts
+        ts = ts[int(round((1.0 - strength) * len(ts))) :] if strength < 1.0 else ts
         if len(ts) == 0:
             raise ValueError(f"strength={strength} with {steps} steps leaves no denoising step")
         self.unet.eval()
         out = torch.empty_like(x_deg)
         for s in range(0, x_deg.shape[0], batch_size):
-            d = x_deg[s:s + batch_size]
+            d = x_deg[s : s + batch_size]
             x = noise.expand(d.shape[0], -1, -1, -1)
             if strength < 1.0:
                 x = self.sample_sched.add_noise(d, x, ts[:1].expand(d.shape[0]))
             for t in ts:
                 x = self.sample_sched.step(self.predict(x, d, t), t, x, eta=0.0).prev_sample
-            out[s:s + batch_size] = x
+            out[s : s + batch_size] = x
         return from_model_space(out, images)
 
     # ---- checkpoints ----
@@ -349,7 +361,9 @@ class DriveRestorer:
             self.optimizer.load_state_dict(torch.load(opt_path, map_location=self.device, weights_only=True))
 
     @classmethod
-    def load(cls, ckpt_dir: str, image_size: tuple | None = None, channels: int | None = None, device=None) -> "DriveRestorer":
+    def load(
+        cls, ckpt_dir: str, image_size: tuple | None = None, channels: int | None = None, device=None
+    ) -> "DriveRestorer":
         """A restorer from ckpt_dir; image_size (H, W) / channels, when given, must match the checkpoint."""
         saved = RestorerConfig.from_dict(cls.read_config(ckpt_dir)["config"])
         _check_compatible(saved, image_size, channels, ckpt_dir)
@@ -388,7 +402,9 @@ def _progress(it, enabled: bool, desc: str):
     return tqdm(it, desc=desc, leave=False)
 
 
-def measure_restore_speed(restorer: DriveRestorer, num_images: int = 64, batch_size: int = 32, steps: int | None = None) -> dict:
+def measure_restore_speed(
+    restorer: DriveRestorer, num_images: int = 64, batch_size: int = 32, steps: int | None = None
+) -> dict:
     """Restored images per second for `num_images` random frames at the restorer's size, after one
     warm-up batch: {"images_per_s", "image_size", "steps", "batch_size", "seconds"}."""
     h, w = restorer.cfg.image_size
@@ -401,5 +417,11 @@ def measure_restore_speed(restorer: DriveRestorer, num_images: int = 64, batch_s
     if restorer.device.type == "cuda":
         torch.cuda.synchronize(restorer.device)
     secs = time.perf_counter() - t0
-    return {"images_per_s": num_images / secs, "image_size": [h, w], "steps": steps or restorer.cfg.sample_steps,
-            "batch_size": batch_size, "seconds": secs, "params": restorer.num_params}
+    return {
+        "images_per_s": num_images / secs,
+        "image_size": [h, w],
+        "steps": steps or restorer.cfg.sample_steps,
+        "batch_size": batch_size,
+        "seconds": secs,
+        "params": restorer.num_params,
+    }

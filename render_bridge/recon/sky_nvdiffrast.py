@@ -8,6 +8,7 @@ same face / uv convention (nvdiffrast's `indexCubeMap`: faces +x, -x, +y, -y, +z
 and bilinear filtering clamped inside each face. nvdiffrast is imported lazily: it is
 not on the package index (build it from source, see README / benchmarks/gpu_recon.sh).
 """
+
 from __future__ import annotations
 
 import torch

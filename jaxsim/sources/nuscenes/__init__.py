@@ -11,6 +11,7 @@ consistent expert), lanes (lane slots of a clip), clips (one Scenario clip), imp
 (the bank). nuscenes-devkit (numpy<2 pin) is used only with use_devkit=True / --devkit,
 imported lazily (devkit.py).
 """
+
 from jaxsim.sources.nuscenes.config import ImportConfig
 from jaxsim.sources.nuscenes.importer import import_arrays, import_nuscenes
 

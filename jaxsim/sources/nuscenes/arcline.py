@@ -7,6 +7,7 @@ a segment follow the SE(2) exponential of a unit-speed motion with curvature
 sign / radius, which is what the devkit's `arcline_path_utils.discretize_lane` does;
 here it is sampled at exact arc lengths (numpy, vectorised per segment).
 """
+
 from __future__ import annotations
 
 import math
@@ -49,7 +50,9 @@ def poses_at(path: dict, s: np.ndarray) -> np.ndarray:
     """Poses (n, 3) [x, y, yaw] at arc lengths s (n,) along one arcline_path_3 (clamped)."""
     lengths = np.asarray(path["segment_length"], float)
     if lengths.shape != (3,) or (lengths < 0).any():
-        raise ValueError(f"arcline_path_3 'segment_length' must be 3 non-negative numbers, got {path['segment_length']!r}")
+        raise ValueError(
+            f"arcline_path_3 'segment_length' must be 3 non-negative numbers, got {path['segment_length']!r}"
+        )
     radius = float(path["radius"])
     if radius <= 0:
         raise ValueError(f"arcline_path_3 'radius' must be positive, got {radius!r}")

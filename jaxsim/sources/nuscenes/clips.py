@@ -8,6 +8,7 @@ other tracks are ordered by closest approach to the ego and the A nearest kept. 
 where an agent's box overlaps the ego's are marked unobserved (the real log had no
 collision, so such overlaps are annotation / box-size artefacts) and counted.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -36,7 +37,9 @@ def drivable_sdf(mp: MapData, origin: np.ndarray, grid0: np.ndarray, cfg: Import
     lo, hi = grid0 + origin - res, grid0 + origin + H * res
     box = mp.drivable_bbox
     hit = (box[:, 0] <= hi[0]) & (box[:, 2] >= lo[0]) & (box[:, 1] <= hi[1]) & (box[:, 3] >= lo[1])
-    polys = [(ext - origin, [h - origin for h in holes]) for ext, holes in (mp.drivable[k] for k in np.flatnonzero(hit))]
+    polys = [
+        (ext - origin, [h - origin for h in holes]) for ext, holes in (mp.drivable[k] for k in np.flatnonzero(hit))
+    ]
     return mask_to_sdf(polygon_mask(polys, grid0, res, (H, H)), res)
 
 
@@ -61,8 +64,15 @@ def _agents(log: SceneLog, sl: slice, origin, ego: np.ndarray, cfg: ImportConfig
         svalid[n] = True
         as_static[k] = True
     if S:
-        svalid = static_filter(boxes[None], svalid[None], ego[:, None], np.asarray(cfg.ego_size),
-                               np.zeros((T, 1, 0, 4)), np.zeros((T, 1, 0), bool), np.zeros((1, 0, 2)))[0]
+        svalid = static_filter(
+            boxes[None],
+            svalid[None],
+            ego[:, None],
+            np.asarray(cfg.ego_size),
+            np.zeros((T, 1, 0, 4)),
+            np.zeros((T, 1, 0), bool),
+            np.zeros((1, 0, 2)),
+        )[0]
     boxes = np.where(svalid[:, None], boxes, 0.0)
 
     keep = ~as_static
@@ -79,10 +89,15 @@ def _agents(log: SceneLog, sl: slice, origin, ego: np.ndarray, cfg: ImportConfig
         va = np.concatenate([va, np.zeros((T, pad), bool)], 1)
         sz = np.concatenate([sz, np.zeros((pad, 2))], 0)
         ty = np.concatenate([ty, np.zeros(pad, ty.dtype)], 0)
-    stats = dict(agents=int(va.any(0).sum()), agents_dropped=int(max(0, valid.any(0).sum() - A)),
-                 static=int(svalid.sum()), overlap_steps=int(hit.sum()))
-    return dict(agent_traj=st, agent_valid=va, agent_size=sz, agent_type=ty, static_boxes=boxes,
-                static_valid=svalid), stats
+    stats = dict(
+        agents=int(va.any(0).sum()),
+        agents_dropped=int(max(0, valid.any(0).sum() - A)),
+        static=int(svalid.sum()),
+        overlap_steps=int(hit.sum()),
+    )
+    return dict(
+        agent_traj=st, agent_valid=va, agent_size=sz, agent_type=ty, static_boxes=boxes, static_valid=svalid
+    ), stats
 
 
 def make_clip(log: SceneLog, start: int, mp: MapData, cfg: ImportConfig, scenario_id: int):
@@ -101,13 +116,29 @@ def make_clip(log: SceneLog, start: int, mp: MapData, cfg: ImportConfig, scenari
     lanes = lane_arrays(mp, origin, window, ego.astype(float), cfg.max_lanes, cfg.lane_points)
     span = ego[:, :2].max(0) - ego[:, :2].min(0)
     out = dict(
-        ego_traj=ego, ego_valid=np.ones(T, bool), ego_size=np.asarray(cfg.ego_size), **agents, **lanes,
-        sdf=sdf, sdf_origin=grid0, sdf_res=cfg.sdf_res, dt=cfg.dt, origin=origin,
-        source=int(Source.NUSCENES), layout=int(Layout.UNKNOWN), scenario_id=scenario_id,
+        ego_traj=ego,
+        ego_valid=np.ones(T, bool),
+        ego_size=np.asarray(cfg.ego_size),
+        **agents,
+        **lanes,
+        sdf=sdf,
+        sdf_origin=grid0,
+        sdf_res=cfg.sdf_res,
+        dt=cfg.dt,
+        origin=origin,
+        source=int(Source.NUSCENES),
+        layout=int(Layout.UNKNOWN),
+        scenario_id=scenario_id,
     )
     arrays = {k: np.asarray(out[k]).astype(FIELD_SPECS[k][0]) for k in FIELD_SPECS}
-    stats = dict(scene=log.name, start_step=int(start), scenario_id=int(scenario_id), **ego_stats, **agent_stats,
-                 lanes=int((lanes["lane_num_points"] > 0).sum()),
-                 ego_lane_missing=int((lanes["ego_lane"] < 0).sum()),
-                 path_outside_grid=bool((span > cfg.extent - 2 * cfg.sdf_res).any()))
+    stats = dict(
+        scene=log.name,
+        start_step=int(start),
+        scenario_id=int(scenario_id),
+        **ego_stats,
+        **agent_stats,
+        lanes=int((lanes["lane_num_points"] > 0).sum()),
+        ego_lane_missing=int((lanes["ego_lane"] < 0).sum()),
+        path_outside_grid=bool((span > cfg.extent - 2 * cfg.sdf_res).any()),
+    )
     return arrays, stats

@@ -3,6 +3,7 @@
 Sizes default to the procedural generator's (jaxsim.procedural.GeneratorConfig), so banks
 of both sources stack along N.
 """
+
 from __future__ import annotations
 
 import dataclasses

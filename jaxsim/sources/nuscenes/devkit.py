@@ -5,6 +5,7 @@ numpy 2); install it in a separate numpy-1 environment (jax 0.7.1 runs there) to
 it. It yields the same raw records as the JSON reader (plus its reverse-index keys),
 so the conversion is identical; its value is the devkit's own validation of the files.
 """
+
 from __future__ import annotations
 
 from jaxsim.sources.nuscenes.tables import OPTIONAL, REQUIRED

@@ -14,6 +14,7 @@ finite-difference headings of a nearly stopped car are localisation noise.
 The stored log is `kinematics.rollout` of the recovered controls from the first state;
 its distance to the interpolated log (the drift) is reported.
 """
+
 from __future__ import annotations
 
 import jax
@@ -65,6 +66,10 @@ def bicycle_ego(pose: np.ndarray, dt: float, params: kinematics.DynamicsParams |
     traj = np.asarray(traj, np.float32)
     err = np.hypot(*(traj[:, :2] - pose[:-1, :2]).T)
     dyaw = np.abs((traj[:, 2] - pose[:-1, 2] + np.pi) % (2 * np.pi) - np.pi)
-    stats = dict(drift_max=float(err.max()), drift_final=float(err[-1]), yaw_dev_max=float(dyaw.max()),
-                 clipped_steps=int(np.asarray(clipped).sum()))
+    stats = dict(
+        drift_max=float(err.max()),
+        drift_final=float(err[-1]),
+        yaw_dev_max=float(dyaw.max()),
+        clipped_steps=int(np.asarray(clipped).sum()),
+    )
     return traj, stats

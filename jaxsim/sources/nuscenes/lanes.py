@@ -7,6 +7,7 @@ lateral offset in NEIGHBOUR_OFFSET; pairs are matched greedily, nearest first, s
 `lane_left[lane_right[i]] == i`. Successors come from the map's `connectivity`
 (outgoing lanes that are also in the clip), else from end-to-start contact.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -68,8 +69,17 @@ def candidate_lanes(mp: MapData, origin: np.ndarray, window: np.ndarray, ego_xy:
             if best is None or dist < best[0]:
                 best = (dist, run)
         if best is not None and arc_lengths(best[1])[-1] >= 1.0:
-            out.append(dict(lane, xy=best[1], dist=best[0], start=xy[0], end=xy[-1],
-                            yaw0=lane["pose"][0, 2], yaw1=lane["pose"][-1, 2]))
+            out.append(
+                dict(
+                    lane,
+                    xy=best[1],
+                    dist=best[0],
+                    start=xy[0],
+                    end=xy[-1],
+                    yaw0=lane["pose"][0, 2],
+                    yaw1=lane["pose"][-1, 2],
+                )
+            )
     out.sort(key=lambda ln: ln["dist"])
     return out
 
@@ -113,8 +123,13 @@ def _successors(chosen: list[dict]) -> np.ndarray:
         if ln["has_connectivity"]:
             nxt = [index[t] for t in ln["outgoing"] if t in index and index[t] != k]
         else:  # geometric: my end touches its start, headings agree
-            nxt = [m for m, o in enumerate(chosen) if m != k and np.hypot(*(o["start"] - ln["end"])) < SUCC_CONTACT
-                   and np.cos(o["yaw0"] - ln["yaw1"]) > np.cos(np.deg2rad(30.0))]
+            nxt = [
+                m
+                for m, o in enumerate(chosen)
+                if m != k
+                and np.hypot(*(o["start"] - ln["end"])) < SUCC_CONTACT
+                and np.cos(o["yaw0"] - ln["yaw1"]) > np.cos(np.deg2rad(30.0))
+            ]
         nxt = nxt[:MAX_SUCC]
         succ[k, : len(nxt)] = nxt
     return succ
@@ -129,7 +144,7 @@ def ego_lanes(ego: np.ndarray, lines: list[np.ndarray], widths: np.ndarray) -> n
     cost = np.full((len(lines), T), np.inf)
     for k, line in enumerate(lines):
         dist, _, yaw, _ = project(ego[:, :2], line)
-        ok = (np.abs((yaw - ego[:, 2] + np.pi) % (2 * np.pi) - np.pi) < EGO_LANE_MAX_DYAW)
+        ok = np.abs((yaw - ego[:, 2] + np.pi) % (2 * np.pi) - np.pi) < EGO_LANE_MAX_DYAW
         ok &= dist <= 0.5 * widths[k] + EGO_LANE_MARGIN
         cost[k] = np.where(ok, dist, np.inf)
     best = np.argmin(cost, axis=0)
@@ -148,7 +163,7 @@ def lane_arrays(mp: MapData, origin: np.ndarray, window: np.ndarray, ego: np.nda
     width = np.zeros(L)
     for k, line in enumerate(lines):
         points[k, : len(line)] = line
-        points[k, len(line):] = line[-1]
+        points[k, len(line) :] = line[-1]
         num[k] = len(line)
         width[k] = chosen[k]["width"]
     left, right = np.full(L, -1, np.int32), np.full(L, -1, np.int32)
@@ -156,5 +171,12 @@ def lane_arrays(mp: MapData, origin: np.ndarray, window: np.ndarray, ego: np.nda
     if lines:
         left[: len(lines)], right[: len(lines)] = _neighbours(lines)
         succ[: len(lines)] = _successors(chosen)
-    return dict(lane_points=points, lane_num_points=num, lane_width=width, lane_left=left, lane_right=right,
-                lane_succ=succ, ego_lane=ego_lanes(ego, lines, width[: len(lines)]))
+    return dict(
+        lane_points=points,
+        lane_num_points=num,
+        lane_width=width,
+        lane_left=left,
+        lane_right=right,
+        lane_succ=succ,
+        ego_lane=ego_lanes(ego, lines, width[: len(lines)]),
+    )

@@ -8,6 +8,7 @@ paths]} for centrelines; `connectivity` {lane token: {incoming, outgoing}} for t
 graph. Lanes without arcline paths fall back to the mid-line of their left/right
 divider nodes (`left_lane_divider_segments` / `right_lane_divider_segments`).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -70,7 +71,9 @@ class _Geometry:
         try:
             return np.array([self.node[t] for t in tokens], float).reshape(-1, 2)
         except KeyError as err:
-            raise ValueError(f"map file {self.path}: node {err.args[0]!r} is referenced but not in the 'node' layer") from err
+            raise ValueError(
+                f"map file {self.path}: node {err.args[0]!r} is referenced but not in the 'node' layer"
+            ) from err
 
     def polygon_xy(self, token: str):
         rec = self.polygon.get(token)
@@ -115,9 +118,16 @@ def parse_map(obj: dict, location: str, path: str = "<map>") -> MapData:
             width = DEFAULT_LANE_WIDTH
             if rec.get("polygon_token") in geo.polygon and length > 1.0:
                 width = float(np.clip(_shoelace(geo.polygon_xy(rec["polygon_token"])[0]) / length, *LANE_WIDTH_RANGE))
-            lanes.append(dict(token=rec["token"], kind=kind, pose=pose, width=width,
-                              outgoing=list(connectivity.get(rec["token"], {}).get("outgoing", [])),
-                              has_connectivity=rec["token"] in connectivity))
+            lanes.append(
+                dict(
+                    token=rec["token"],
+                    kind=kind,
+                    pose=pose,
+                    width=width,
+                    outgoing=list(connectivity.get(rec["token"], {}).get("outgoing", [])),
+                    has_connectivity=rec["token"] in connectivity,
+                )
+            )
     layer = "drivable_area" if obj.get("drivable_area") else "road_segment"
     drivable = []
     for rec in obj.get(layer, []):
@@ -128,9 +138,15 @@ def parse_map(obj: dict, location: str, path: str = "<map>") -> MapData:
                 drivable.append((ext, holes))
     if not drivable:
         raise ValueError(f"map file {path} has no 'drivable_area' (or 'road_segment') polygons")
-    return MapData(location=location, version=str(obj.get("version", "1.0")), lanes=lanes,
-                   lane_bbox=_bbox([ln["pose"][:, :2] for ln in lanes]), drivable=drivable,
-                   drivable_bbox=_bbox([ext for ext, _ in drivable]), skipped_lanes=skipped)
+    return MapData(
+        location=location,
+        version=str(obj.get("version", "1.0")),
+        lanes=lanes,
+        lane_bbox=_bbox([ln["pose"][:, :2] for ln in lanes]),
+        drivable=drivable,
+        drivable_bbox=_bbox([ext for ext, _ in drivable]),
+        skipped_lanes=skipped,
+    )
 
 
 def load_map(dataroot: str, location: str, use_devkit: bool = False) -> MapData:
@@ -141,8 +157,10 @@ def load_map(dataroot: str, location: str, use_devkit: bool = False) -> MapData:
 
         return parse_map(devkit_map_json(dataroot, location), location, path)
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"nuScenes map expansion file missing: {path} not found "
-                                "(download the map expansion pack v1.3 into <dataroot>/maps/expansion)")
+        raise FileNotFoundError(
+            f"nuScenes map expansion file missing: {path} not found "
+            "(download the map expansion pack v1.3 into <dataroot>/maps/expansion)"
+        )
     try:
         with open(path) as fh:
             obj = json.load(fh)

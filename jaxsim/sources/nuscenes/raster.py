@@ -6,6 +6,7 @@ all slanted, so here each row of cell centres is filled between the polygon's ed
 crossings (even-odd rule over the exterior and its holes, so holes are cut out), and
 the shared `mask_to_sdf` turns the mask into the SDF.
 """
+
 from __future__ import annotations
 
 import numpy as np

@@ -10,6 +10,7 @@ Required tables are the ones the conversion reads; optional ones refine it:
 reported). With `use_devkit=True` the records come from `nuscenes.nuscenes.NuScenes`
 instead (imported lazily: the devkit pins numpy<2 and is not in the main environment).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -53,7 +54,9 @@ class Tables:
 
 def _index(name: str, records, path: str) -> dict:
     if not isinstance(records, list):
-        raise ValueError(f"nuScenes table '{name}' ({path}) must be a JSON list of records, got {type(records).__name__}")
+        raise ValueError(
+            f"nuScenes table '{name}' ({path}) must be a JSON list of records, got {type(records).__name__}"
+        )
     out = {}
     for k, rec in enumerate(records):
         if not isinstance(rec, dict) or "token" not in rec:
@@ -64,7 +67,9 @@ def _index(name: str, records, path: str) -> dict:
         first = next(iter(out.values()))
         missing = [f for f in need if f not in first]
         if missing:
-            raise ValueError(f"nuScenes table '{name}' ({path}): records lack field(s) {missing}; expected {list(need)}")
+            raise ValueError(
+                f"nuScenes table '{name}' ({path}): records lack field(s) {missing}; expected {list(need)}"
+            )
     return out
 
 
@@ -82,7 +87,9 @@ def table_dir(dataroot: str, version: str) -> str:
     folder = os.path.join(dataroot, version)
     if not os.path.isdir(folder):
         found = sorted(d for d in os.listdir(dataroot) if d.startswith("v1.0"))
-        raise FileNotFoundError(f"nuScenes version folder not found: {folder} (versions in {dataroot}: {found or 'none'})")
+        raise FileNotFoundError(
+            f"nuScenes version folder not found: {folder} (versions in {dataroot}: {found or 'none'})"
+        )
     return folder
 
 
@@ -117,7 +124,9 @@ def load_tables(dataroot: str, version: str = "v1.0-mini", use_devkit: bool = Fa
 def category_name(tables: Tables, instance_token: str) -> str:
     inst = tables.instance.get(instance_token)
     if inst is None:
-        raise ValueError(f"nuScenes table 'instance' has no record {instance_token!r} (referenced by sample_annotation)")
+        raise ValueError(
+            f"nuScenes table 'instance' has no record {instance_token!r} (referenced by sample_annotation)"
+        )
     cat = tables.category.get(inst["category_token"])
     if cat is None:
         raise ValueError(f"nuScenes table 'category' has no record {inst['category_token']!r}")

@@ -10,6 +10,7 @@ shortest arc, and an agent is valid only between two of its annotations at most
 Grid times run from the first keyframe, every dt, to the last keyframe (or the last
 ego pose, if earlier). Coordinates stay in the map frame (float64) here.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -93,8 +94,10 @@ def ego_poses(tables: Tables, index: dict, sample_tokens: list, scene_name: str)
     for sd in recs:
         ep = tables.ego_pose.get(sd["ego_pose_token"])
         if ep is None:
-            raise ValueError(f"scene {scene_name!r}: ego_pose {sd['ego_pose_token']!r} (of sample_data "
-                             f"{sd['token']!r}) is not in table 'ego_pose'")
+            raise ValueError(
+                f"scene {scene_name!r}: ego_pose {sd['ego_pose_token']!r} (of sample_data "
+                f"{sd['token']!r}) is not in table 'ego_pose'"
+            )
         poses[int(ep["timestamp"])] = (ep["translation"][0], ep["translation"][1], quaternion_yaw(ep["rotation"]))
     if len(poses) < 2:
         raise ValueError(f"scene {scene_name!r} has {len(poses)} ego pose(s); at least 2 are needed")
@@ -133,8 +136,7 @@ def _track_on_grid(t_obs, xy, yaw, t_grid, max_gap):
     return out_xy, out_yaw, out_v, valid
 
 
-def build_scene_log(tables: Tables, scene: dict, index: dict, dt: float, ego_offset: float,
-                    max_gap: float) -> SceneLog:
+def build_scene_log(tables: Tables, scene: dict, index: dict, dt: float, ego_offset: float, max_gap: float) -> SceneLog:
     """Resample `scene` on its dt grid. index: `sample_index(tables)`."""
     name = scene["name"]
     samples = scene_samples(tables, scene)
@@ -169,17 +171,26 @@ def build_scene_log(tables: Tables, scene: dict, index: dict, dt: float, ego_off
         if not tvalid.any():
             continue
         parked = bool(attr_names) and all(
-            any(attr_names.get(a) == PARKED for a in o[1].get("attribute_tokens", [])) for o in obs)
+            any(attr_names.get(a) == PARKED for a in o[1].get("attribute_tokens", [])) for o in obs
+        )
         for key, val in zip(cols, (txy, tyaw, tv, tvalid, (length, w), kind, parked, inst)):
             cols[key].append(val)
     M, K = len(cols["instance"]), len(t_grid)
-    stack = (lambda k, shape, dtype: np.stack(cols[k], 1) if M else np.zeros(shape, dtype))
+    stack = lambda k, shape, dtype: np.stack(cols[k], 1) if M else np.zeros(shape, dtype)
     return SceneLog(
-        name=name, token=scene["token"], location=log["location"], dt=dt, ego=ego,
-        agent_xy=stack("xy", (K, 0, 2), float), agent_yaw=stack("yaw", (K, 0), float),
-        agent_speed=stack("speed", (K, 0), float), agent_valid=stack("valid", (K, 0), bool),
-        agent_size=np.array(cols["size"], float).reshape(M, 2), agent_type=np.array(cols["type"], np.int32),
-        parked=np.array(cols["parked"], bool), instance=cols["instance"],
+        name=name,
+        token=scene["token"],
+        location=log["location"],
+        dt=dt,
+        ego=ego,
+        agent_xy=stack("xy", (K, 0, 2), float),
+        agent_yaw=stack("yaw", (K, 0), float),
+        agent_speed=stack("speed", (K, 0), float),
+        agent_valid=stack("valid", (K, 0), bool),
+        agent_size=np.array(cols["size"], float).reshape(M, 2),
+        agent_type=np.array(cols["type"], np.int32),
+        parked=np.array(cols["parked"], bool),
+        instance=cols["instance"],
     )
 
 

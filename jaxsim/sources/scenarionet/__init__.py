@@ -11,9 +11,18 @@ schema (validation naming file and key), convert (scene dict -> the nuScenes imp
 SceneLog and MapData: smoothed SDC track, agents, lanes, drivable polygons), importer
 (files -> clips via `nuscenes.clips.make_clip` -> bank arrays and a per-scene report).
 """
+
 from jaxsim.sources.scenarionet.importer import find_files, import_arrays, import_scenarionet
 from jaxsim.sources.scenarionet.schema import ScenarioNetFormatError
 from jaxsim.sources.scenarionet.unpickle import SafeUnpickler, UnsafePickleError, safe_load, safe_loads
 
-__all__ = ["import_scenarionet", "import_arrays", "find_files", "ScenarioNetFormatError", "SafeUnpickler",
-           "UnsafePickleError", "safe_load", "safe_loads"]
+__all__ = [
+    "import_scenarionet",
+    "import_arrays",
+    "find_files",
+    "ScenarioNetFormatError",
+    "SafeUnpickler",
+    "UnsafePickleError",
+    "safe_load",
+    "safe_loads",
+]

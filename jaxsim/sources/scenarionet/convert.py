@@ -32,6 +32,7 @@ its centreline: junction surfaces are wider than one connector's lane (nuScenes'
 drivable_area covers the whole junction; without the margin the expert's corner left
 the bands by 0.4-0.7 m in two turning clips of scene-0916).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -120,17 +121,31 @@ def scene_log(sd: dict, info: dict, dt: float, offset: float) -> tuple[SceneLog,
         for key, val in zip(cols, (pos, yaw, speed, valid, (length, width), int(kind), parked, str(tid))):
             cols[key].append(val)
     M, K = len(cols["instance"]), len(ego)
-    stack = (lambda k, shape, dtype: np.stack(cols[k], 1) if M else np.zeros(shape, dtype))
+    stack = lambda k, shape, dtype: np.stack(cols[k], 1) if M else np.zeros(shape, dtype)
     log = SceneLog(
-        name=info["name"], token=str(sd["metadata"].get("scenario_token", info["name"])), location=info["location"],
-        dt=dt, ego=ego, agent_xy=stack("xy", (K, 0, 2), float), agent_yaw=stack("yaw", (K, 0), float),
-        agent_speed=stack("speed", (K, 0), float), agent_valid=stack("valid", (K, 0), bool),
-        agent_size=np.array(cols["size"], float).reshape(M, 2), agent_type=np.array(cols["type"], np.int32),
-        parked=np.array(cols["parked"], bool), instance=cols["instance"],
+        name=info["name"],
+        token=str(sd["metadata"].get("scenario_token", info["name"])),
+        location=info["location"],
+        dt=dt,
+        ego=ego,
+        agent_xy=stack("xy", (K, 0, 2), float),
+        agent_yaw=stack("yaw", (K, 0), float),
+        agent_speed=stack("speed", (K, 0), float),
+        agent_valid=stack("valid", (K, 0), bool),
+        agent_size=np.array(cols["size"], float).reshape(M, 2),
+        agent_type=np.array(cols["type"], np.int32),
+        parked=np.array(cols["parked"], bool),
+        instance=cols["instance"],
     )
-    return log, dict(ego_steps=int(run[1] - run[0]), ego_first_step=int(run[0]), smooth_dev_max_m=float(np.hypot(*d.T).max()),
-                     smooth_cross_max_m=cross, tracks=M,
-                     parked=int(np.sum(cols["parked"])), not_agents=dropped)
+    return log, dict(
+        ego_steps=int(run[1] - run[0]),
+        ego_first_step=int(run[0]),
+        smooth_dev_max_m=float(np.hypot(*d.T).max()),
+        smooth_cross_max_m=cross,
+        tracks=M,
+        parked=int(np.sum(cols["parked"])),
+        not_agents=dropped,
+    )
 
 
 def _lane_pose(polyline: np.ndarray) -> np.ndarray | None:
@@ -170,16 +185,31 @@ def map_data(sd: dict, info: dict) -> MapData:
         else:
             width = DEFAULT_LANE_WIDTH
         exits = feat.get("exit_lanes")
-        lanes.append(dict(token=str(fid), kind="lane" if polygon is not None else "lane_connector", pose=pose,
-                          width=width, outgoing=[str(t) for t in (exits if exits is not None else [])],
-                          has_connectivity=exits is not None))
+        lanes.append(
+            dict(
+                token=str(fid),
+                kind="lane" if polygon is not None else "lane_connector",
+                pose=pose,
+                width=width,
+                outgoing=[str(t) for t in (exits if exits is not None else [])],
+                has_connectivity=exits is not None,
+            )
+        )
         if polygon is not None:
             drivable.append((polygon, []))
         else:
-            drivable.append((band_polygon(pose[:, :2], pose[:, 2], -0.5 * width - BAND_MARGIN, 0.5 * width + BAND_MARGIN), []))
-    return MapData(location=info["location"], version="scenarionet", lanes=lanes,
-                   lane_bbox=_bbox([ln["pose"][:, :2] for ln in lanes]), drivable=drivable,
-                   drivable_bbox=_bbox([ext for ext, _ in drivable]), skipped_lanes=skipped)
+            drivable.append(
+                (band_polygon(pose[:, :2], pose[:, 2], -0.5 * width - BAND_MARGIN, 0.5 * width + BAND_MARGIN), [])
+            )
+    return MapData(
+        location=info["location"],
+        version="scenarionet",
+        lanes=lanes,
+        lane_bbox=_bbox([ln["pose"][:, :2] for ln in lanes]),
+        drivable=drivable,
+        drivable_bbox=_bbox([ext for ext, _ in drivable]),
+        skipped_lanes=skipped,
+    )
 
 
 def _ids(items) -> list[str]:

@@ -11,6 +11,7 @@ with the reason in `report["skipped"]`; the rest goes on. Per scene the report l
 clips, ego drift of the bicycle re-integration against the (smoothed) log, and the share
 of ego steps with the whole box on the drivable area and in a lane.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -42,8 +43,11 @@ def find_files(inputs) -> list[str]:
     for item in inputs:
         item = os.fspath(item)
         if os.path.isdir(item):
-            found = [p for p in glob.glob(os.path.join(item, "**", "*.pkl"), recursive=True)
-                     if os.path.basename(p) not in INDEX_FILES]
+            found = [
+                p
+                for p in glob.glob(os.path.join(item, "**", "*.pkl"), recursive=True)
+                if os.path.basename(p) not in INDEX_FILES
+            ]
             if not found:
                 raise FileNotFoundError(f"no scenario files (*.pkl) under folder {item}")
             out.extend(found)
@@ -67,8 +71,12 @@ def _pad_agents(arrays: dict, A: int) -> dict:
     pad = A - arrays["agent_size"].shape[0]
     if pad <= 0:
         return arrays
-    widths = {"agent_traj": ((0, 0), (0, pad), (0, 0)), "agent_valid": ((0, 0), (0, pad)),
-              "agent_size": ((0, pad), (0, 0)), "agent_type": ((0, pad),)}
+    widths = {
+        "agent_traj": ((0, 0), (0, pad), (0, 0)),
+        "agent_valid": ((0, 0), (0, pad)),
+        "agent_size": ((0, pad), (0, 0)),
+        "agent_type": ((0, pad),),
+    }
     return dict(arrays, **{k: np.pad(arrays[k], w) for k, w in widths.items()})
 
 
@@ -81,7 +89,8 @@ def _apply_file_neighbours(arrays: dict, mp, table: dict, config: ImportConfig) 
     chosen = candidate_lanes(mp, arrays["origin"].astype(float), window, ego[:, :2])[: config.max_lanes]
     lines = [arrays["lane_points"][k, : arrays["lane_num_points"][k]].astype(float) for k in range(len(chosen))]
     same = len(chosen) == int((arrays["lane_num_points"] > 0).sum()) and all(
-        np.hypot(*(ln["xy"][0] - line[0])) < 1e-2 for ln, line in zip(chosen, lines))
+        np.hypot(*(ln["xy"][0] - line[0])) < 1e-2 for ln, line in zip(chosen, lines)
+    )
     if not same:  # cannot happen with equal inputs; keep the geometric links rather than guess
         return False
     left, right = file_neighbours([ln["token"] for ln in chosen], lines, table, config.max_lanes)
@@ -94,15 +103,20 @@ def _scene(path: str, config: ImportConfig, first_id: int, spare_slots: int = 0)
     sd = safe_load(path)
     info = validate(sd, path)
     if abs(info["dt"] - config.dt) > 1e-6:
-        raise ScenarioNetFormatError(f"{path}: metadata.sample_rate: {info['dt']} s per step, the bank uses "
-                                     f"{config.dt} s (resampling is not supported)")
+        raise ScenarioNetFormatError(
+            f"{path}: metadata.sample_rate: {info['dt']} s per step, the bank uses "
+            f"{config.dt} s (resampling is not supported)"
+        )
     offset = config.ego_center_offset if info["dataset"].lower().startswith("nuscenes") else 0.0
     log, log_stats = scene_log(sd, info, config.dt, offset)
     starts = clip_starts(log.num_steps, config)
     report = dict(file=path, scene=info["name"], dataset=info["dataset"], location=info["location"], **log_stats)
     if not starts:
-        return [], dict(report, reason=f"{(log.num_steps - 1) * config.dt:.1f} s of valid ego log is shorter than "
-                        f"one clip ({config.num_steps * config.dt:.1f} s)")
+        return [], dict(
+            report,
+            reason=f"{(log.num_steps - 1) * config.dt:.1f} s of valid ego log is shorter than "
+            f"one clip ({config.num_steps * config.dt:.1f} s)",
+        )
     mp = map_data(sd, info)
     clip_cfg = dataclasses.replace(config, max_agents=max(1, config.max_agents - spare_slots))
     table = neighbour_table(sd)
@@ -116,17 +130,22 @@ def _scene(path: str, config: ImportConfig, first_id: int, spare_slots: int = 0)
         arrays["source"] = np.int32(Source.SCENARIONET)
         st["on_drivable"], st["in_lane"] = _on_road(arrays)
         clips.append((arrays, st))
-    report.update(clips=len(clips), lanes=len(mp.lanes), skipped_lanes=mp.skipped_lanes,
-                  lane_neighbours="file" if table is not None else "geometry",
-                  drift_max_m=max(s["drift_max"] for _, s in clips),
-                  on_drivable=float(np.mean([s["on_drivable"] for _, s in clips])),
-                  in_lane=float(np.mean([s["in_lane"] for _, s in clips])),
-                  agents_per_clip=float(np.mean([s["agents"] for _, s in clips])))
+    report.update(
+        clips=len(clips),
+        lanes=len(mp.lanes),
+        skipped_lanes=mp.skipped_lanes,
+        lane_neighbours="file" if table is not None else "geometry",
+        drift_max_m=max(s["drift_max"] for _, s in clips),
+        on_drivable=float(np.mean([s["on_drivable"] for _, s in clips])),
+        in_lane=float(np.mean([s["in_lane"] for _, s in clips])),
+        agents_per_clip=float(np.mean([s["agents"] for _, s in clips])),
+    )
     return clips, report
 
 
-def import_arrays(inputs, config: ImportConfig = ImportConfig(), progress=None,
-                  spare_slots: int = SPARE_SLOTS) -> tuple[dict, dict]:
+def import_arrays(
+    inputs, config: ImportConfig = ImportConfig(), progress=None, spare_slots: int = SPARE_SLOTS
+) -> tuple[dict, dict]:
     """Numpy bank arrays (leading N = clips) and the report; see `import_scenarionet`.
 
     progress: optional callable(done, total, path) after each file.
@@ -138,8 +157,15 @@ def import_arrays(inputs, config: ImportConfig = ImportConfig(), progress=None,
     for n, path in enumerate(files):
         try:
             got, report = _scene(path, config, len(clips), spare_slots)
-        except (ScenarioNetFormatError, pickle.UnpicklingError, OSError, ValueError, KeyError, TypeError,
-                IndexError) as err:  # a bad file is reported and skipped; the rest goes on
+        except (
+            ScenarioNetFormatError,
+            pickle.UnpicklingError,
+            OSError,
+            ValueError,
+            KeyError,
+            TypeError,
+            IndexError,
+        ) as err:  # a bad file is reported and skipped; the rest goes on
             got, report = [], dict(file=path, reason=f"{type(err).__name__}: {err}")
         if got:
             clips.extend(got)
@@ -149,27 +175,37 @@ def import_arrays(inputs, config: ImportConfig = ImportConfig(), progress=None,
         if progress is not None:
             progress(n + 1, len(files), path)
     if not clips:
-        raise ValueError(f"no clip of {config.num_steps} steps could be imported from {len(files)} file(s): "
-                         + "; ".join(f"{s['file']}: {s['reason']}" for s in skipped))
+        raise ValueError(
+            f"no clip of {config.num_steps} steps could be imported from {len(files)} file(s): "
+            + "; ".join(f"{s['file']}: {s['reason']}" for s in skipped)
+        )
     arrays = {k: np.stack([c[k] for c, _ in clips]) for k in FIELD_SPECS}
     stats = [s for _, s in clips]
     drift = np.array([s["drift_max"] for s in stats])
     summary = dict(
-        files=len(files), scenes=len(scenes), num_clips=len(clips), scene_reports=scenes, skipped=skipped,
-        drift_max_m=float(drift.max()), drift_median_m=float(np.median(drift)),
+        files=len(files),
+        scenes=len(scenes),
+        num_clips=len(clips),
+        scene_reports=scenes,
+        skipped=skipped,
+        drift_max_m=float(drift.max()),
+        drift_median_m=float(np.median(drift)),
         yaw_dev_max_deg=float(np.degrees(max(s["yaw_dev_max"] for s in stats))),
         clipped_steps=int(sum(s["clipped_steps"] for s in stats)),
         agents_per_clip=float(np.mean([s["agents"] for s in stats])),
         on_drivable=float(np.mean([s["on_drivable"] for s in stats])),
         in_lane=float(np.mean([s["in_lane"] for s in stats])),
-        overlap_steps=int(sum(s["overlap_steps"] for s in stats)), clips=stats,
-        config=dataclasses.asdict(config), spare_slots=spare_slots,
+        overlap_steps=int(sum(s["overlap_steps"] for s in stats)),
+        clips=stats,
+        config=dataclasses.asdict(config),
+        spare_slots=spare_slots,
     )
     return arrays, summary
 
 
-def import_scenarionet(inputs, config: ImportConfig = ImportConfig(), progress=None,
-                       spare_slots: int = SPARE_SLOTS) -> tuple[Scenario, dict]:
+def import_scenarionet(
+    inputs, config: ImportConfig = ImportConfig(), progress=None, spare_slots: int = SPARE_SLOTS
+) -> tuple[Scenario, dict]:
     """ScenarioBank of every clip of the scenario descriptions in `inputs`.
 
     Args:

@@ -4,6 +4,7 @@ Errors are `ScenarioNetFormatError`s naming the scene file and the key path, e.g
 `sd_x.pkl: tracks['ego'].state.position: shape (191, 1), expected (T, 2) or (T, 3)`.
 Only the fields the importer reads are checked; anything else in the file is ignored.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -94,5 +95,11 @@ def validate(sd, src: str) -> dict:
                 arr = _array(src, f"map_features[{fid!r}].{key}", feat[key], (2,))
                 if arr.shape[1] < 2:
                     _fail(src, f"map_features[{fid!r}].{key}", f"shape {arr.shape}, expected (N, >= 2)")
-    return dict(sdc_id=sdc, length=int(length), dt=float(dt), dataset=str(meta.get("dataset", "")),
-                location=str(meta.get("map", "")), name=str(sd.get("id", meta.get("scenario_id", ""))))
+    return dict(
+        sdc_id=sdc,
+        length=int(length),
+        dt=float(dt),
+        dataset=str(meta.get("dataset", "")),
+        location=str(meta.get("map", "")),
+        name=str(sd.get("id", meta.get("scenario_id", ""))),
+    )

@@ -10,6 +10,7 @@ and value types (plus `_codecs.encode` restricted to latin1, which protocol-2 pi
 to store bytes such as array data). Anything else raises `UnsafePickleError` naming the module and global,
 before the referenced object is even imported, so nothing in the file runs.
 """
+
 from __future__ import annotations
 
 import builtins
@@ -22,8 +23,22 @@ import numpy as np
 
 _NUMPY_MULTIARRAY = ("numpy.core.multiarray", "numpy._core.multiarray")
 _NUMPY_GLOBALS = {"_reconstruct", "scalar"}
-_BUILTINS = {"dict", "list", "tuple", "set", "frozenset", "int", "float", "complex", "str", "bytes",
-             "bytearray", "bool", "slice", "range"}
+_BUILTINS = {
+    "dict",
+    "list",
+    "tuple",
+    "set",
+    "frozenset",
+    "int",
+    "float",
+    "complex",
+    "str",
+    "bytes",
+    "bytearray",
+    "bool",
+    "slice",
+    "range",
+}
 MAX_FILE_BYTES = 2 << 30  # a scene is a few MB; refuse absurd inputs before reading them
 
 
@@ -77,7 +92,8 @@ class SafeUnpickler(pickle.Unpickler):
         raise UnsafePickleError(
             f"{self.source}: refused to load global '{module}.{name}' (a scenario description may reference "
             "only numpy arrays/dtypes/scalars, collections.defaultdict and builtin types; a pickle that names "
-            "anything else could run code on load)")
+            "anything else could run code on load)"
+        )
 
     def persistent_load(self, pid):
         raise UnsafePickleError(f"{self.source}: refused persistent id {pid!r} (not used by scenario descriptions)")
@@ -91,8 +107,17 @@ def safe_loads(data: bytes, source: str = "<bytes>"):
         return up.load()
     except UnsafePickleError:
         raise
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError,
-            KeyError, MemoryError, UnicodeDecodeError) as err:
+    except (
+        pickle.UnpicklingError,
+        EOFError,
+        ValueError,
+        TypeError,
+        AttributeError,
+        IndexError,
+        KeyError,
+        MemoryError,
+        UnicodeDecodeError,
+    ) as err:
         raise pickle.UnpicklingError(f"{source}: not a readable pickle ({type(err).__name__}: {err})") from None
 
 

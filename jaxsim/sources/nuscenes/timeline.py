@@ -39,6 +39,9 @@ def agent_type(category: str) -> int | None:
     return None
 
 
+AGENT_COLUMNS = ("xy", "yaw", "speed", "valid", "size", "type", "parked", "instance")  # SceneLog.from_columns
+
+
 @dataclasses.dataclass
 class SceneLog:
     """A scene resampled on its time grid (K steps of dt from the first keyframe).
@@ -66,6 +69,26 @@ class SceneLog:
     @property
     def num_steps(self) -> int:
         return self.ego.shape[0]
+
+    @classmethod
+    def from_columns(cls, cols: dict, ego: np.ndarray, **meta) -> "SceneLog":
+        """A SceneLog from per-agent lists `cols` (`AGENT_COLUMNS`, one entry per agent:
+        xy (K, 2), yaw (K,), speed (K,), valid (K,), size (2,), type, parked, instance),
+        ego (K, 3) and name/token/location/dt in `meta`."""
+        M, K = len(cols["instance"]), len(ego)
+        stack = lambda k, shape, dtype: np.stack(cols[k], 1) if M else np.zeros(shape, dtype)  # noqa: E731
+        return cls(
+            ego=ego,
+            agent_xy=stack("xy", (K, 0, 2), float),
+            agent_yaw=stack("yaw", (K, 0), float),
+            agent_speed=stack("speed", (K, 0), float),
+            agent_valid=stack("valid", (K, 0), bool),
+            agent_size=np.array(cols["size"], float).reshape(M, 2),
+            agent_type=np.array(cols["type"], np.int32),
+            parked=np.array(cols["parked"], bool),
+            instance=cols["instance"],
+            **meta,
+        )
 
 
 def scene_samples(tables: Tables, scene: dict) -> list[dict]:
@@ -157,7 +180,7 @@ def build_scene_log(tables: Tables, scene: dict, index: dict, dt: float, ego_off
     for s in samples:
         for ann in index["annotations"].get(s["token"], ()):
             tracks.setdefault(ann["instance_token"], []).append((int(s["timestamp"]), ann))
-    cols = {k: [] for k in ("xy", "yaw", "speed", "valid", "size", "type", "parked", "instance")}
+    cols = {k: [] for k in AGENT_COLUMNS}
     for inst, obs in tracks.items():
         kind = agent_type(category_name(tables, inst))
         if kind is None or len(obs) < 2:
@@ -175,23 +198,7 @@ def build_scene_log(tables: Tables, scene: dict, index: dict, dt: float, ego_off
         )
         for key, val in zip(cols, (txy, tyaw, tv, tvalid, (length, w), kind, parked, inst)):
             cols[key].append(val)
-    M, K = len(cols["instance"]), len(t_grid)
-    stack = lambda k, shape, dtype: np.stack(cols[k], 1) if M else np.zeros(shape, dtype)
-    return SceneLog(
-        name=name,
-        token=scene["token"],
-        location=log["location"],
-        dt=dt,
-        ego=ego,
-        agent_xy=stack("xy", (K, 0, 2), float),
-        agent_yaw=stack("yaw", (K, 0), float),
-        agent_speed=stack("speed", (K, 0), float),
-        agent_valid=stack("valid", (K, 0), bool),
-        agent_size=np.array(cols["size"], float).reshape(M, 2),
-        agent_type=np.array(cols["type"], np.int32),
-        parked=np.array(cols["parked"], bool),
-        instance=cols["instance"],
-    )
+    return SceneLog.from_columns(cols, ego, name=name, token=scene["token"], location=log["location"], dt=dt)
 
 
 def sample_index(tables: Tables) -> dict:

@@ -41,7 +41,7 @@ from scipy.signal import savgol_filter
 from jaxsim.procedural.curves import arc_lengths, band_polygon
 from jaxsim.scenario import AgentType
 from jaxsim.sources.nuscenes.maps import DEFAULT_LANE_WIDTH, LANE_WIDTH_RANGE, MapData, _bbox, _shoelace
-from jaxsim.sources.nuscenes.timeline import SceneLog
+from jaxsim.sources.nuscenes.timeline import AGENT_COLUMNS, SceneLog
 
 EGO_SMOOTH_WINDOW = 15  # steps (1.5 s at 10 Hz) of the cubic Savitzky-Golay filter on ego x, y
 PARKED_MAX_MOTION = 0.5  # m; a vehicle whose logged positions stay within this is parked
@@ -92,7 +92,7 @@ def scene_log(sd: dict, info: dict, dt: float, offset: float) -> tuple[SceneLog,
     d = ego[:, :2] - raw[:, :2]
     cross = float(np.abs(-d[:, 0] * np.sin(raw[:, 2]) + d[:, 1] * np.cos(raw[:, 2])).max())
     sl = slice(*run)
-    cols = {k: [] for k in ("xy", "yaw", "speed", "valid", "size", "type", "parked", "instance")}
+    cols = {k: [] for k in AGENT_COLUMNS}
     dropped = {}
     for tid, tr in tracks.items():
         if tid == sdc:
@@ -120,29 +120,20 @@ def scene_log(sd: dict, info: dict, dt: float, offset: float) -> tuple[SceneLog,
         parked = kind == AgentType.VEHICLE and float(np.ptp(vxy, axis=0).max()) <= PARKED_MAX_MOTION
         for key, val in zip(cols, (pos, yaw, speed, valid, (length, width), int(kind), parked, str(tid))):
             cols[key].append(val)
-    M, K = len(cols["instance"]), len(ego)
-    stack = lambda k, shape, dtype: np.stack(cols[k], 1) if M else np.zeros(shape, dtype)
-    log = SceneLog(
+    log = SceneLog.from_columns(
+        cols,
+        ego,
         name=info["name"],
         token=str(sd["metadata"].get("scenario_token", info["name"])),
         location=info["location"],
         dt=dt,
-        ego=ego,
-        agent_xy=stack("xy", (K, 0, 2), float),
-        agent_yaw=stack("yaw", (K, 0), float),
-        agent_speed=stack("speed", (K, 0), float),
-        agent_valid=stack("valid", (K, 0), bool),
-        agent_size=np.array(cols["size"], float).reshape(M, 2),
-        agent_type=np.array(cols["type"], np.int32),
-        parked=np.array(cols["parked"], bool),
-        instance=cols["instance"],
     )
     return log, dict(
         ego_steps=int(run[1] - run[0]),
         ego_first_step=int(run[0]),
         smooth_dev_max_m=float(np.hypot(*d.T).max()),
         smooth_cross_max_m=cross,
-        tracks=M,
+        tracks=len(cols["instance"]),
         parked=int(np.sum(cols["parked"])),
         not_agents=dropped,
     )

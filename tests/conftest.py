@@ -23,6 +23,9 @@ import pytest  # noqa: E402
 
 
 def pytest_collection_modifyitems(config, items):
+    # the long end-to-end tests (marked slow) first, so that no worker starts one when the
+    # other has run out of work; otherwise collection order
+    items.sort(key=lambda item: "slow" not in item.keywords)
     try:
         import torch
 

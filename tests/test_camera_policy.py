@@ -138,6 +138,7 @@ def _params(run_dir, name):
     return load_policy(os.path.join(run_dir, name))[1]
 
 
+@pytest.mark.slow
 def test_smoke_config_trains_and_evaluates_end_to_end(tmp_path):
     from agents.trainer import run_training
 
@@ -155,6 +156,7 @@ def test_smoke_config_trains_and_evaluates_end_to_end(tmp_path):
         assert jax.tree.leaves(_params(str(tmp_path / "run"), name))
 
 
+@pytest.mark.slow
 def test_camera_ppo_resumes_to_identical_parameters(tmp_path):
     from agents.runner import Interrupted
     from agents.trainer import run_training

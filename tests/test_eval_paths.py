@@ -36,6 +36,7 @@ def checkpoint(tmp_path_factory):
 
 
 @pytest.mark.skipif(not adversaries.daa_available(), reason="needs jaxsim.daa")
+@pytest.mark.slow
 def test_eval_checkpoint_daa_all_equals_the_training_table(checkpoint, tmp_path):
     from agents.cli import main
     from agents.networks import make_network

@@ -47,6 +47,7 @@ def test_directional_signal_and_propagation():
     np.testing.assert_array_equal(out[:, 0], [[1, -1], [1, -1], [1, -1], [0, 0]])
 
 
+@pytest.mark.slow
 def test_ppo_smoke_return_improves_on_lead_car_set():
     cfg = tiny_config("ppo.num_envs=32", "ppo.num_steps=8", "ppo.updates_per_chunk=10", "ppo.num_minibatches=2",
                       "ppo.num_updates=50", "ppo.lr=1e-3", "ppo.ent_coef=0", "network.hidden=64")  # fmt: skip

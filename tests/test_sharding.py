@@ -26,6 +26,7 @@ def _env(devices: int) -> dict:
     return dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS=flags)
 
 
+@pytest.mark.slow
 def test_eight_devices_match_one_and_checkpoints_resume_on_other_meshes(tmp_path):
     """8-device PPO == today's single-device PPO (2 seeds, same global batch); a run
     saved on 8 devices after chunk 1 of 2 resumes on 1 and on 4 to the same params."""
@@ -35,6 +36,7 @@ def test_eight_devices_match_one_and_checkpoints_resume_on_other_meshes(tmp_path
     assert all(v < TOL for v in res.values()), res
 
 
+@pytest.mark.slow
 def test_two_process_jax_distributed_run_matches_single_process(tmp_path):
     """Two CPU processes joined by jax.distributed (one device each, gloo collectives)
     train PPO with checkpoints to the parameters of one process alone; IL with a DAgger

@@ -28,6 +28,7 @@ def _ppo_setup(*overrides):
     return cfg, env, params, net
 
 
+@pytest.mark.slow
 def test_ppo_episodes_start_on_cousins_also_after_auto_reset():
     # short episodes (3 decisions) so every env restarts from PPO's reset pool within a rollout
     cfg, env, params, net = _ppo_setup("ctg.enabled=true", "ctg.ppo_starts=true", "ctg.ppo_expert_share=0.0",

@@ -4,6 +4,10 @@
 # camera experiment `reconrl train --config configs/camera.yaml`. Results in $OUT/cam/.
 #
 #   OUT=/some/dir bash benchmarks/gpu_camera.sh [bench|train|all]
+# train knobs: TRAIN_SET="--set ppo.num_updates=2000" (both trainings, same budget),
+# TRAIN_TIMEOUT_S (stop the camera run; it checkpoints every chunk), RESUME=1 (continue the
+# runs under /tmp/runs on a warm machine instead of starting fresh: a longer run spread over
+# consecutive calls; pass the same TRAIN_SET every time, a resume refuses changed keys).
 # Needs gsplat importable (a wheel: JIT-compiles its CUDA extension on first use).
 set -uo pipefail
 WHAT=${1:-all}
@@ -14,6 +18,8 @@ PY=${PYTHON:-python3}
 export XLA_PYTHON_CLIENT_PREALLOCATE=false PYTHONUNBUFFERED=1
 export TORCH_EXTENSIONS_DIR="${TORCH_EXTENSIONS_DIR:-$PWD/.torch_extensions}"
 CLI="$PY -m agents.cli"
+FRESH=--fresh
+[[ ${RESUME:-0} == 1 ]] && FRESH=
 if [[ $WHAT == bench || $WHAT == all ]]; then
   $CLI bench render --batch-sizes 1024 --max-batch 1024 --sizes 128 --gaussians 200000 --repeats 5 --env-steps 10 \
     --json "$C/render_128_200k.json" 2>&1 | grep -v Warning | tail -6
@@ -24,10 +30,10 @@ if [[ $WHAT == bench || $WHAT == all ]]; then
 fi
 if [[ $WHAT == train || $WHAT == all ]]; then
   # The vector policy with the same scenes, recipe and budget: the reference rows.
-  ( $CLI train --config configs/camera.yaml --set env.obs=vector --set network.encoder=mlp \
-      --out /tmp/runs/camera_vector_ref --fresh --json "$C/vector_ref_results.json" > "$C/vector_ref.log" 2>&1
+  ( timeout "${TRAIN_TIMEOUT_S:-100000}" $CLI train --config configs/camera.yaml --set env.obs=vector --set network.encoder=mlp \
+      --out /tmp/runs/camera_vector_ref $FRESH --json "$C/vector_ref_results.json" ${TRAIN_SET:-} > "$C/vector_ref.log" 2>&1
     cp /tmp/runs/camera_vector_ref/results.md "$C/vector_ref_results.md" 2>/dev/null ) &
-  timeout "${TRAIN_TIMEOUT_S:-100000}" $CLI train --config configs/camera.yaml --out /tmp/runs/camera --fresh \
+  timeout "${TRAIN_TIMEOUT_S:-100000}" $CLI train --config configs/camera.yaml --out /tmp/runs/camera $FRESH \
     --json "$C/camera_results.json" ${TRAIN_SET:-} > "$C/train.log" 2>&1
   echo "camera train rc=$?"
   wait

@@ -23,9 +23,11 @@ import pytest  # noqa: E402
 
 
 def pytest_collection_modifyitems(config, items):
-    # the long end-to-end tests (marked slow) first, so that no worker starts one when the
-    # other has run out of work; otherwise collection order
-    items.sort(key=lambda item: "slow" not in item.keywords)
+    # files with long end-to-end tests (marked slow) first, so that no worker starts one
+    # when the other has run out of work; whole files move, so module-scoped fixtures are
+    # still built once per worker; otherwise collection order
+    slow_files = {item.path for item in items if "slow" in item.keywords}
+    items.sort(key=lambda item: item.path not in slow_files)
     try:
         import torch
 

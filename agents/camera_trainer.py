@@ -27,7 +27,7 @@ from agents.camera_obs import Camera, commit, obs_shape
 from agents.checkpoint import save_policy
 from agents.logging_utils import RunLogger
 from agents.networks import init_params, make_network
-from agents.runner import run_phase
+from agents.runner import restore_finished_phase, run_phase
 from agents.train_config import TrainConfig, config_to_dict
 from jaxsim.env import DrivingEnv
 
@@ -83,6 +83,10 @@ def train_camera_il(cfg, env, params, camera, network, params0, out, logger, sto
         "il", os.path.join(out, "ckpt", "il"), state, lambda st: bc(st, pairs), -(-cfg.il.steps // per),
         per * cfg.il.batch_size, "samples", logger, cfg.log.progress, stop_after, summary,
     )  # fmt: skip
+    round_chunks = -(-round_steps // per)
+    done = restore_finished_phase(os.path.join(out, "ckpt", f"il_dagger{rounds}"), state, round_chunks) if rounds else None
+    if done is not None:  # a resume after IL: the DAgger pairs fed only the finished rounds, so none are collected again
+        return done.params, pairs
     teacher = load_teacher(cfg.il.teacher) if cfg.il.teacher else None
     extra = None
     for r in range(1, rounds + 1):
@@ -93,7 +97,7 @@ def train_camera_il(cfg, env, params, camera, network, params0, out, logger, sto
         logger.log("il_dagger", r, {"pairs": float(extra.valid.shape[1])})
         state, _, _ = run_phase(
             f"il_dagger{r}", os.path.join(out, "ckpt", f"il_dagger{r}"), state, lambda st, d=extra: step(st, d, pairs),
-            -(-round_steps // per), per * cfg.il.batch_size, "samples", logger, cfg.log.progress, stop_after, summary,
+            round_chunks, per * cfg.il.batch_size, "samples", logger, cfg.log.progress, stop_after, summary,
         )  # fmt: skip
     return state.params, pairs
 

@@ -12,6 +12,7 @@ line from the CLI) instead of being checkpointed, exported and evaluated.
 
 from __future__ import annotations
 
+import os
 from typing import Callable
 
 import jax
@@ -32,6 +33,20 @@ class DivergedError(ValueError):
 def _all_finite(tree) -> bool:
     leaves = [x for x in jax.tree.leaves(tree) if jax.numpy.issubdtype(jax.numpy.result_type(x), jax.numpy.floating)]
     return all(bool(jax.numpy.all(jax.numpy.isfinite(x))) for x in leaves)
+
+
+def restore_finished_phase(ckpt_dir: str, state, num_chunks: int):
+    """The state a phase ended with, when its checkpoints reach chunk `num_chunks`; else None.
+
+    Lets a resumed run skip the data a finished phase alone needed (camera DAgger pairs).
+    """
+    if not os.path.isdir(ckpt_dir):
+        return None
+    ckpt = TrainCheckpoints(ckpt_dir)
+    try:
+        return ckpt.restore(state, num_chunks) if (ckpt.latest_step() or 0) >= num_chunks else None
+    finally:
+        ckpt.close()
 
 
 def run_phase(

@@ -157,15 +157,26 @@ def test_smoke_config_trains_and_evaluates_end_to_end(tmp_path):
 
 
 @pytest.mark.slow
-def test_camera_ppo_resumes_to_identical_parameters(tmp_path):
+def test_camera_training_resumes_to_identical_parameters(tmp_path, monkeypatch):
+    """Killed in IL, then in PPO, then finished: the parameters of an uninterrupted run, and
+    the last resume (IL done) collects no DAgger pairs again."""
+    import agents.camera_data
     from agents.runner import Interrupted
     from agents.trainer import run_training
 
-    cfg = load_config(SMOKE, ["il.enabled=false", "ppo.il_coef=0", "ctg.enabled=false", "eval.enabled=false"])
+    cfg = load_config(SMOKE, ["ctg.enabled=false", "eval.enabled=false"])
     run_training(cfg, str(tmp_path / "full"))
     out = str(tmp_path / "cut")
-    with pytest.raises(Interrupted):
-        run_training(cfg, out, stop_after=1)  # killed after the first of two PPO chunks
+    with pytest.raises(Interrupted, match="il: stopped after chunk 1"):
+        run_training(cfg, out, stop_after=1)
+    with pytest.raises(Interrupted, match="ppo: stopped after chunk 1"):
+        run_training(cfg, out, stop_after=1)
+
+    def no_dagger(*args, **kwargs):
+        raise AssertionError("DAgger pairs collected again after IL finished")
+
+    monkeypatch.setattr(agents.camera_data, "dagger_camera_pairs", no_dagger)
     run_training(cfg, out)
-    a, b = _params(str(tmp_path / "full"), "policy_rl"), _params(out, "policy_rl")
-    jax.tree.map(lambda x, y: np.testing.assert_array_equal(np.asarray(x), np.asarray(y)), a, b)
+    for name in ("policy_il", "policy_rl"):
+        a, b = _params(str(tmp_path / "full"), name), _params(out, name)
+        jax.tree.map(lambda x, y: np.testing.assert_array_equal(np.asarray(x), np.asarray(y)), a, b)

@@ -84,8 +84,10 @@ def train_camera_il(cfg, env, params, camera, network, params0, out, logger, sto
         per * cfg.il.batch_size, "samples", logger, cfg.log.progress, stop_after, summary,
     )  # fmt: skip
     round_chunks = -(-round_steps // per)
-    done = restore_finished_phase(os.path.join(out, "ckpt", f"il_dagger{rounds}"), state, round_chunks) if rounds else None
-    if done is not None:  # a resume after IL: the DAgger pairs fed only the finished rounds, so none are collected again
+    # a resume after IL: the DAgger pairs fed only the finished rounds, so none are collected again
+    last_round = os.path.join(out, "ckpt", f"il_dagger{rounds}")
+    done = restore_finished_phase(last_round, state, round_chunks) if rounds else None
+    if done is not None:
         return done.params, pairs
     teacher = load_teacher(cfg.il.teacher) if cfg.il.teacher else None
     extra = None

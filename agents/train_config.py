@@ -76,7 +76,9 @@ class NetworkConfig:
     privileged vector observation from the image (IL and PPO; 0 = no perception head).
     anchor_mask: push the discrete heads' logits of anchors the bicycle model cannot
     reach from the observed speed far down (`jaxsim.actions.speed_anchor_masks`; needs
-    a vector observation)."""
+    a vector observation).
+    compute_dtype: the camera encoder's compute type, float32 or bfloat16 (parameters,
+    heads and losses stay float32)."""
 
     encoder: str = "mlp"
     head: str = "discrete"
@@ -87,9 +89,11 @@ class NetworkConfig:
     channels: tuple = (16, 32, 32)
     perception_coef: float = 0.0
     anchor_mask: bool = False
+    compute_dtype: str = "float32"
 
     def __post_init__(self):
         check_choice("network.encoder", self.encoder, ("mlp", "attention", "cnn", "impala"))
+        check_choice("network.compute_dtype", self.compute_dtype, ("float32", "bfloat16"))
         if not (1 <= len(self.channels) <= 6):
             raise ConfigError(f"'network.channels' needs 1 to 6 stages, got {list(self.channels)}")
         for c in self.channels:

@@ -20,6 +20,7 @@ def add_camera_arguments(p) -> None:
     )
     g.add_argument("--channels", default="16,32,32", help="IMPALA stages")
     g.add_argument("--perception-coef", type=float, default=0.1)
+    g.add_argument("--compute-dtype", default="float32", choices=("float32", "bfloat16"), help="camera encoder")
 
 
 def run_camera(args) -> dict:
@@ -39,7 +40,7 @@ def run_camera(args) -> dict:
 
     cfg = load_config(None, [
         "env.obs=camera", "network.encoder=impala", f"network.channels=[{args.channels}]",
-        f"network.perception_coef={args.perception_coef}",
+        f"network.perception_coef={args.perception_coef}", f"network.compute_dtype={args.compute_dtype}",
         f"ppo.num_envs={args.num_envs}", f"ppo.num_steps={args.num_steps}", f"ppo.updates_per_chunk={args.updates}",
         f"ppo.epochs={args.epochs}", f"ppo.num_minibatches={args.minibatches}", f"network.hidden={args.hidden}",
         f"env.substeps={args.substeps}", f"seeds={args.seeds}", f"render.backend={args.backend}",
@@ -80,7 +81,7 @@ def run_camera(args) -> dict:
         "obs": "camera", "backend": camera.renderer.backend, "rig": args.rig, "width": args.width, "height": args.height,
         "gaussians_per_env": camera.renderer.scene_bank.gaussians_per_env, "num_envs": args.num_envs, "seeds": args.seeds,
         "num_steps": args.num_steps, "updates": args.updates, "epochs": args.epochs, "minibatches": args.minibatches,
-        "channels": args.channels, "scene_build_s": build_s, "first_update_s": compile_s, "timed_s": dt,
+        "channels": args.channels, "compute_dtype": args.compute_dtype, "scene_build_s": build_s, "first_update_s": compile_s, "timed_s": dt,
         "env_steps_per_s": steps / dt, "split_s": dict(ppo.timers),
         "split_share": {k: v / dt for k, v in ppo.timers.items()},
         "torch_peak_gib": torch.cuda.max_memory_allocated() / 2**30 if cuda else None, "jax_peak_gib": jax_peak,

@@ -119,6 +119,38 @@ def test_camera_encoder_traces_once_and_normalises_uint8():
     np.testing.assert_allclose(net.apply(net.params, grey).values, net.apply(net.params, grey_f).values, rtol=1e-6)
 
 
+def test_bfloat16_camera_encoder_tracks_float32_with_float32_params():
+    """network.compute_dtype=bfloat16: the same float32 parameters, float32 outputs close to
+    the float32 network's, and gradients pointing the same way."""
+    cfg32, cfg16 = load_config(SMOKE), load_config(SMOKE, ["network.compute_dtype=bfloat16"])
+    env = DrivingEnv(cfg32.env)
+    shape = obs_shape(cfg32.render, cfg32.env, int(env.observation_shape(env.default_params(BANK))[-1]), True)
+    net32 = make_network(cfg32.network, cfg32.env, shape, jax.random.PRNGKey(0))
+    net16 = make_network(cfg16.network, cfg16.env, shape, jax.random.PRNGKey(0))
+    chex.assert_trees_all_equal(net32.params, net16.params)  # same init, all float32
+    assert {x.dtype for x in jax.tree.leaves(net16.params)} == {jnp.dtype(jnp.float32)}
+    rng = np.random.default_rng(1)
+    obs = {"image": jnp.asarray(rng.integers(0, 256, (16,) + shape["image"], dtype=np.uint8)),
+           "ego": jnp.asarray(rng.normal(size=(16,) + shape["ego"]), jnp.float32)}  # fmt: skip
+    o32, o16 = net32.apply(net32.params, obs), net16.apply(net32.params, obs)
+    for a, b in ((o32.values, o16.values), (o32.logits_lat, o16.logits_lat), (o32.perception, o16.perception)):
+        err = float(jnp.max(jnp.abs(a - b)))
+        assert b.dtype == jnp.float32 and 0.0 < err <= 0.05 * float(jnp.std(a))  # > 0: bfloat16 is really used
+
+    def grads(net):
+        def loss(p):
+            out = net.apply(p, obs)
+            return jnp.sum(out.values**2) + jnp.sum(jax.nn.log_softmax(out.logits_lat)[:, 0])
+
+        return jnp.concatenate([g.ravel() for g in jax.tree.leaves(jax.grad(loss)(net32.params))])
+
+    g32, g16 = grads(net32), grads(net16)
+    assert g16.dtype == jnp.float32 and bool(jnp.all(jnp.isfinite(g16)))
+    assert float(g32 @ g16 / (jnp.linalg.norm(g32) * jnp.linalg.norm(g16))) > 0.99
+    with pytest.raises(ConfigError, match="network.compute_dtype"):
+        load_config(SMOKE, ["network.compute_dtype=float16"])
+
+
 def test_camera_config_validation_names_the_setting():
     with pytest.raises(ConfigError, match="network.encoder"):
         load_config(SMOKE, ["network.encoder=mlp"])

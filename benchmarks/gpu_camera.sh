@@ -8,7 +8,8 @@
 # TRAIN_TIMEOUT_S (stop the camera run; it checkpoints every chunk), RESUME=1 (continue the
 # runs under /tmp/runs on a warm machine instead of starting fresh: a longer run spread over
 # consecutive calls; pass the same TRAIN_SET every time, a resume refuses changed keys).
-# Needs gsplat importable (a wheel: JIT-compiles its CUDA extension on first use).
+# Needs gsplat importable (a wheel: JIT-compiles its CUDA extension on first use; keep
+# TORCH_EXTENSIONS_DIR outside the copied tree so later calls on a warm machine reuse the build).
 set -uo pipefail
 WHAT=${1:-all}
 OUT=${OUT:-/tmp/out}
@@ -27,6 +28,11 @@ if [[ $WHAT == bench || $WHAT == all ]]; then
     --json "$C/bench_train_camera_128_200k.json" 2>&1 | grep -v Warning | tail -3
   $CLI bench train --obs camera --num-envs 512 --width 64 --height 64 --gaussians 40000 --updates 3 \
     --json "$C/bench_train_camera_64_40k.json" 2>&1 | grep -v Warning | tail -3
+  # the experiment's PPO setting (configs/camera.yaml: 3 seeds x 64 envs, 4 epochs, DAA), float32 vs bfloat16 encoder
+  for dt in float32 bfloat16; do
+    $CLI bench train --obs camera --num-envs 64 --seeds 3 --epochs 4 --daa --width 64 --height 64 --gaussians 40000 \
+      --updates 5 --compute-dtype $dt --json "$C/bench_train_camera_experiment_$dt.json" 2>&1 | grep -v Warning | tail -2
+  done
 fi
 if [[ $WHAT == train || $WHAT == all ]]; then
   # The vector policy with the same scenes, recipe and budget: the reference rows.

@@ -80,7 +80,7 @@ class TokenEncoder(nnx.Module):
         from jaxsim.observations import vector_layout
 
         lay = vector_layout(env_cfg)
-        ego_dim = sum(b - a for n, (a, b, _) in lay.items() if n in ("ego", "route", "road"))
+        ego_dim = sum(b - a for n, (a, b, _) in lay.items() if n in ("ego", "route", "road", "gaps"))
         self.env_cfg = env_cfg
         self.ego = nnx.Linear(ego_dim, embed, rngs=rngs)
         self.agent = nnx.Linear(lay["agents"][2][-1] + 1, embed, rngs=rngs)  # + token type
@@ -93,9 +93,8 @@ class TokenEncoder(nnx.Module):
 
     def __call__(self, obs):
         blocks = split_vector(obs, self.env_cfg)
-        ego_in = jnp.concatenate(
-            [blocks["ego"], blocks["route"].reshape(obs.shape[:-1] + (-1,)), blocks["road"]], axis=-1
-        )
+        own = [blocks["ego"], blocks["route"].reshape(obs.shape[:-1] + (-1,)), blocks["road"]]
+        ego_in = jnp.concatenate(own + ([blocks["gaps"]] if "gaps" in blocks else []), axis=-1)
         ego = nnx.relu(self.ego(ego_in))
         ag = blocks["agents"]
         ln = blocks["lanes"].reshape(obs.shape[:-1] + (-1, blocks["lanes"].shape[-1]))  # lanes x points -> tokens

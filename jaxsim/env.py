@@ -56,6 +56,8 @@ class EnvConfig:
     obs: "none", "vector" or "bev" (see jaxsim.observations); "camera" observes like
       "vector" here (the privileged vector: ego-state source and perception target),
       and render_bridge's camera wrappers add the images a camera policy sees.
+    obs_gaps: add the vector observation's `gaps` block (lead/follower gap, closing
+      speed, inverse TTC, lead/lag against the reference timing; jaxsim.observations).
     debug: check for NaN/inf in the state after every step (slow; raises on the host).
     traffic: "log" (every agent replays its log) or "idm" (route-following IDM actors,
       `jaxsim.traffic`); traffic_idm_fraction: share of envs in a batch that get IDM
@@ -72,6 +74,7 @@ class EnvConfig:
     num_lane_points: int = 10
     bev_size: int = 64
     bev_range: float = 40.0
+    obs_gaps: bool = False
     debug: bool = False
     traffic: str = "log"
     traffic_idm_fraction: float = 1.0

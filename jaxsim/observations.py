@@ -11,6 +11,12 @@
     lanes  (3, M, 3) M centerline points (x, y, valid flag) from the nearest lane
                      onwards, on the ego's lane and on its left and right neighbours.
     road   (5,)      drivable-area SDF (m) at the ego and 5 m ahead/behind/left/right.
+    gaps   (7,)      only with `EnvConfig.obs_gaps`: for the nearest agent ahead and the
+                     nearest behind in the ego's corridor (`jaxsim.drivers.lead_gap`,
+                     constant-velocity look-ahead): gap (capped at GAP_CAP m), closing
+                     speed and inverse time to collision (1/s, in [0, 2]; 0 = opening or
+                     none); then the ego's lead (+) or lag (-) in m along its reference
+                     path against the reference's own timing at this step.
   "bev":    a (bev_size, bev_size, 5) float32 raster, see `jaxsim.bev`.
 Positions are divided by `POS_SCALE` and speeds by `SPEED_SCALE` so values stay O(1).
 """
@@ -27,7 +33,8 @@ POS_SCALE = 20.0
 SPEED_SCALE = 10.0
 ROUTE_SPACING = 4.0
 LANE_STRIDE = 4  # subsample lane polylines for the nearest-point search
-EGO_DIM, AGENT_DIM, ROUTE_DIM, LANE_DIM, ROAD_DIM = 7, 9, 2, 3, 5
+EGO_DIM, AGENT_DIM, ROUTE_DIM, LANE_DIM, ROAD_DIM, GAPS_DIM = 7, 9, 2, 3, 5, 7
+GAP_CAP = 50.0  # m: "no agent in the corridor" reads as a gap this large
 
 
 def vector_layout(config) -> dict[str, tuple[int, int, tuple[int, ...]]]:
@@ -39,6 +46,8 @@ def vector_layout(config) -> dict[str, tuple[int, int, tuple[int, ...]]]:
         "lanes": (3, config.num_lane_points, LANE_DIM),
         "road": (ROAD_DIM,),
     }
+    if config.obs_gaps:
+        blocks["gaps"] = (GAPS_DIM,)
     out, start = {}, 0
     for name, shape in blocks.items():
         size = 1
@@ -152,6 +161,23 @@ def vector_obs(config, state, params, agents, agent_valid, agent_sizes) -> jnp.n
     probes = to_world(jnp.array([[0.0, 0.0], [5.0, 0.0], [-5.0, 0.0], [0.0, 5.0], [0.0, -5.0]]), pose[None])
     road_block = sdf_lookup(bank.sdf, bank.sdf_origin[i], bank.sdf_res[i], probes, index=i) / 5.0
 
-    return jnp.concatenate(
-        [ego_block, agent_block.ravel(), route_block.ravel(), lane_block.ravel(), road_block]
-    ).astype(jnp.float32)
+    blocks = [ego_block, agent_block.ravel(), route_block.ravel(), lane_block.ravel(), road_block]
+    if config.obs_gaps:
+        blocks.append(gaps_block(state, bank.ego_size[i], agents, agent_valid, agent_sizes, arc, cum))
+    return jnp.concatenate(blocks).astype(jnp.float32)
+
+
+def gaps_block(state, ego_size, agents, agent_valid, agent_sizes, arc, route_cum) -> jnp.ndarray:
+    """(GAPS_DIM,) the `gaps` block (module docstring); route_cum (T,) the reference's
+    cumulative arc length m, arc the ego's arc length m along it."""
+    from jaxsim.drivers import lead_gap
+
+    out = []
+    for behind in (False, True):
+        gap, closing = lead_gap(state.ego, ego_size, agents, agent_valid, agent_sizes, behind=behind)
+        gap = jnp.minimum(gap, GAP_CAP)
+        closing = jnp.where(gap < GAP_CAP, closing, 0.0)
+        inv_ttc = jnp.clip(closing / jnp.maximum(gap, 0.5), 0.0, 2.0)
+        out += [gap / POS_SCALE, closing / SPEED_SCALE, inv_ttc]
+    ref_arc = route_cum[jnp.clip(state.t, 0, state.route_len - 1)]
+    return jnp.stack(out + [(arc - ref_arc) / POS_SCALE])

@@ -162,3 +162,32 @@ def test_restart_wrapper_restarts_from_the_cached_start():
     assert bool(info["done"]) and int(state.env.scenario_idx) == 1
     chex.assert_trees_all_close(state.env, state.first)
     np.testing.assert_allclose(obs, obs0)
+
+
+def test_gaps_block_reads_lead_follower_and_lag_by_hand():
+    """env.obs_gaps: lead and follower gap / closing speed / inverse TTC in the ego's corridor
+    (hand-computed on straight roads), and the lag behind the reference's timing."""
+    bank = bank_of(
+        straight_road(T=31, agents=[(20.0, 0.0, 0.0, 5.0), (0.0, 3.5, 0.0, 10.0)]),  # lead; left-lane car ignored
+        straight_road(T=31, speed=8.0, agents=[(-12.0, 0.0, 0.0, 11.0)]),  # a faster follower
+    )
+    env = DrivingEnv(EnvConfig(obs="vector", obs_gaps=True, action_space="continuous"))
+    params = env.default_params(bank)
+    plain = DrivingEnv(EnvConfig(obs="vector")).observation_shape(params)[-1]
+    assert env.observation_shape(params)[-1] == plain + 7
+    ego_len = float(bank.ego_size[0, 0])
+    reach = lambda k, j: 0.5 * (ego_len + float(bank.agent_size[k, j, 0]))  # noqa: E731
+    none = [50.0 / 20.0, 0.0, 0.0]
+    gap = 20.0 - reach(0, 0)
+    want0 = [gap / 20.0, 5.0 / 10.0, 5.0 / gap] + none + [0.0]
+    gap = 12.0 - reach(1, 0)
+    want1 = none + [gap / 20.0, 3.0 / 10.0, 3.0 / gap] + [0.0]
+    for k, want in ((0, want0), (1, want1)):
+        obs, state = env.reset_to(KEY, params, k)
+        np.testing.assert_allclose(split_vector(obs, env.config)["gaps"], want, atol=1e-4)
+    obs, state = env.reset_to(KEY, params, 0)
+    for _ in range(10):  # brake: the ego falls behind the reference's timing
+        obs, state, *_ = env.step(KEY, state, jnp.array([-4.0, 0.0]), params)
+    lag = float(split_vector(obs, env.config)["gaps"][-1]) * 20.0
+    assert lag < -1.0
+    np.testing.assert_allclose(lag, float(state.ego[0] - state.route[state.t, 0]), atol=1e-3)

@@ -16,6 +16,8 @@ from jaxsim.observations import vector_layout
     [
         [],
         ["network.encoder=attention", "network.embed=16", "network.num_heads=2"],
+        ["network.encoder=attention", "network.embed=16", "network.num_heads=2", "env.obs_gaps=true"],
+        ["env.obs_gaps=true"],
         ["network.head=continuous", "env.action_space=continuous"],
         ["network.encoder=cnn", "env.obs=bev", "env.bev_size=16"],
     ],

@@ -23,7 +23,9 @@ import numpy as np
 def add_arguments(p) -> None:
     p.add_argument("--envs", default="1024,4096,16384,65536", help="comma-separated env counts")
     p.add_argument("--agents", default="32", help="comma-separated agent slots (bank padded/cut to each)")
-    p.add_argument("--obs", default="none,vector", help="comma-separated observation types")
+    p.add_argument(
+        "--obs", default="none,vector", help="comma-separated observation types (vector+gaps: with env.obs_gaps)"
+    )
     p.add_argument("--steps", type=int, default=100, help="env steps per timed call")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--scenarios", type=int, default=64, help="procedural scenarios in the bank")
@@ -59,6 +61,15 @@ def resize_agents(bank, num_agents: int):
     )  # fmt: skip
 
 
+def env_config(obs_type: str, traffic: str):
+    """`--obs` names an EnvConfig.obs value, or "vector+gaps" (vector with the gaps block)."""
+    from jaxsim.env import EnvConfig
+
+    if obs_type == "vector+gaps":
+        return EnvConfig(obs="vector", obs_gaps=True, traffic=traffic)
+    return EnvConfig(obs=obs_type, traffic=traffic)
+
+
 def step_bytes(num_agents: int, num_steps: int, obs_dim: int) -> int:
     """Fewest bytes one env step must move: the state read and written, the agents'
     slice of the log, the reference path for the closest-point search, 16 SDF cells,
@@ -75,7 +86,7 @@ def run(args) -> dict:
     import jax.numpy as jnp
 
     from jaxsim.config_utils import check_choice
-    from jaxsim.env import DrivingEnv, EnvConfig
+    from jaxsim.env import DrivingEnv
     from jaxsim.procedural import generate_bank
     from jaxsim.traffic import ACTOR_NAMES
     from jaxsim.wrappers import AutoResetWrapper, VmapWrapper
@@ -96,9 +107,7 @@ def run(args) -> dict:
                 for n in map(int, args.envs.split(","))
                 for d in (args.devices.split(",") if args.devices else [""])
             ]:
-                env = VmapWrapper(
-                    AutoResetWrapper(DrivingEnv(EnvConfig(obs=obs_type, traffic=traffic)), bool(final_obs)), n
-                )
+                env = VmapWrapper(AutoResetWrapper(DrivingEnv(env_config(obs_type, traffic)), bool(final_obs)), n)
                 params = env.default_params(bank)
                 action = jnp.tile(jnp.array([30, 20], jnp.int32), (n, 1))
 

@@ -216,7 +216,7 @@ class ActorCritic(nnx.Module):
         perception = None
         if cfg.encoder == "impala":
             ego_dim = obs_shape["ego"][-1] if "ego" in obs_shape else 0
-            dtype = jnp.dtype(getattr(cfg, "compute_dtype", "float32"))
+            dtype = jnp.dtype(cfg.compute_dtype)
             self.encoder = CameraEncoder(obs_shape["image"], ego_dim, cfg.hidden, tuple(cfg.channels), rngs, dtype)
             if obs_shape.get("privileged"):
                 perception = MLP(self.encoder.features, cfg.hidden, obs_shape["privileged"][-1], rngs)

@@ -27,6 +27,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxsim import events as ev_lib
+from jaxsim.drivers import lead_gap
 from jaxsim.geometry import sdf_lookup, to_local, to_world, wrap_angle
 
 POS_SCALE = 20.0
@@ -170,8 +171,6 @@ def vector_obs(config, state, params, agents, agent_valid, agent_sizes) -> jnp.n
 def gaps_block(state, ego_size, agents, agent_valid, agent_sizes, arc, route_cum) -> jnp.ndarray:
     """(GAPS_DIM,) the `gaps` block (module docstring); route_cum (T,) the reference's
     cumulative arc length m, arc the ego's arc length m along it."""
-    from jaxsim.drivers import lead_gap
-
     out = []
     for behind in (False, True):
         gap, closing = lead_gap(state.ego, ego_size, agents, agent_valid, agent_sizes, behind=behind)

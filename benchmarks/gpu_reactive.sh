@@ -11,6 +11,7 @@
 # REACTIVE_TINY=1 shrinks every part to a CPU-sized smoke run (proves the script end to end;
 # about 8.5 minutes on a 2-core CPU: OUT=/tmp/x REACTIVE_TINY=1 TOTAL_S=1500 PYTHON=python bash ...).
 # TOTAL_S (default 440) is the script's own deadline: the trainings get what the bench leaves.
+# SKIP_BENCH=1 leaves out step 1 (when another job shares the GPU; time the bench alone later).
 set -uo pipefail
 OUT=${OUT:-/tmp/out}
 R="$OUT/reactive"
@@ -37,10 +38,12 @@ fi
 # PPO_UPDATES=N overrides ppo.num_updates (configs/gpu_reactive.yaml: 750, sized for 7.5 minutes)
 [ -n "${PPO_UPDATES:-}" ] && SETS+=(--set ppo.num_updates="$PPO_UPDATES")
 
-echo "[$(( $(date +%s) - T0 )) s] bench sim log vs idm"
-timeout 120 $PY -m agents.cli bench sim --traffic log,idm "${BENCH[@]}" --json "$R/bench_sim.json" \
-  > "$R/logs/bench_sim.log" 2>&1
-echo "bench rc=$? at $(( $(date +%s) - T0 )) s"
+if [ "${SKIP_BENCH:-0}" != 1 ]; then
+  echo "[$(( $(date +%s) - T0 )) s] bench sim log vs idm"
+  timeout 120 $PY -m agents.cli bench sim --traffic log,idm "${BENCH[@]}" --json "$R/bench_sim.json" \
+    > "$R/logs/bench_sim.log" 2>&1
+  echo "bench rc=$? at $(( $(date +%s) - T0 )) s"
+fi
 
 LIMIT=$(( $(left) - 15 ))
 for traffic in idm log; do

@@ -82,6 +82,16 @@ def test_continuous_actions_replay_the_cousin_exactly(setup):
         np.testing.assert_allclose(ego.reshape(N, K, T - 1, 4)[n, 0], log[n, : T - 1], atol=2e-3)
 
 
+def test_pairs_do_not_depend_on_the_envs_action_repeat(setup):
+    """An env that holds each action for 5 log steps gets the same per-log-step pairs:
+    before the fix its row t showed the ego at log step 5t beside log step t's labels."""
+    env, params, b = setup
+    env5 = DrivingEnv(EnvConfig(obs="vector", substeps=5))
+    b5 = jax.device_get(imitation_batch(jax.random.PRNGKey(0), env5, params, N, CFG, scenario_idx=jnp.arange(N)))
+    for name in ("ego", "obs", "action_continuous", "action_discrete", "valid"):
+        np.testing.assert_allclose(b5[name], b[name], atol=1e-5, err_msg=name)
+
+
 def test_observations_use_the_cousin_as_route(setup):
     env, _, b = setup
     blocks = split_vector(jnp.asarray(b["obs"]), env.config)

@@ -36,9 +36,12 @@ from jaxsim.geometry import to_local
 
 
 def continuous_twin(env):
-    """A copy of the (unwrapped) env whose actions are continuous [accel, steer]."""
+    """A copy of the (unwrapped) env whose actions are continuous [accel, steer] and whose
+    step is one log step: the cousin's controls and labels are per log step, so with the
+    env's own `substeps` (an action held for several log steps) row t would show the ego
+    at log step t * substeps beside the labels of log step t."""
     base = getattr(env, "unwrapped", env)
-    config = dataclasses.replace(base.config, action_space="continuous")
+    config = dataclasses.replace(base.config, action_space="continuous", substeps=1)
     return type(base)(config)
 
 

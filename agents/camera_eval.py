@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from agents import policies as pol
-from agents.camera_obs import commit, policy_obs, render_inputs
+from agents.camera_obs import commit, policy_obs, render_inputs, stack_frames
 from jaxsim import metrics as met
 from jaxsim.wrappers import VmapWrapper, params_axes
 
@@ -77,14 +77,14 @@ def _compiled(env, apply, discrete: bool, num_episodes: int, rig, ego: bool, sam
 
 
 def rollout_camera(env, camera, network, seed_params, env_params, scenario_ids, key, ego: bool = True,
-                   sample: bool = False, record: bool = False, teacher=None):  # fmt: skip
+                   sample: bool = False, record: bool = False, teacher=None, frames: int = 1):  # fmt: skip
     """Per-episode metrics {name: (S, E) numpy} of S seeds' camera policies on E episodes.
 
     env_params: batched over the E episodes (see `agents.adversaries.with_daa`).
     record: also return DAgger records {obs, privileged, action_discrete,
     action_continuous, valid}, each (S, steps * E, ...) on the device.
     teacher: optional (network, params) of a vector policy whose greedy actions replace
-    the expert labels in the records.
+    the expert labels in the records. frames: env steps the policy sees (`render.frames`).
     """
     ids = jnp.asarray(scenario_ids, jnp.int32)
     e = int(ids.shape[0])
@@ -95,9 +95,9 @@ def rollout_camera(env, camera, network, seed_params, env_params, scenario_ids, 
     keys = commit(jax.random.split(key, s))
     vec, state, inputs = reset(keys, env_params, ids)
     done = commit(jnp.zeros((s, e), bool))
-    recs = []
-    for t in range(steps):
-        images = camera.render(inputs, n_lead=2)
+    recs, images = [], None
+    for t in range(steps):  # episodes freeze when done, so no stack restarts within the loop
+        images = stack_frames(camera.render(inputs, n_lead=2), frames, prev=images)
         k = jax.vmap(lambda kk: jax.random.fold_in(kk, t))(keys)
         action = act(seed_params, images, vec, k)
         if record:

@@ -1,7 +1,10 @@
 """Camera observations for learners: what a camera policy sees, and the renderer behind it.
 
 A camera policy's observation is a dict (leading batch dims `...`):
-    image  (..., C, H, W, 3) uint8   the rig's cameras, rendered by render_bridge (3DGS)
+    image  (..., F * C, H, W, 3) uint8  the rig's C cameras, rendered by render_bridge
+                                     (3DGS), at the last F env steps (`render.frames`,
+                                     oldest first; one frame shows where the car ahead
+                                     is, two also how fast it closes)
     ego    (..., E) float32          the ego-state block of the vector observation
                                      (speed, controls, route offset, heading error,
                                      accelerations) and the route points ahead: RAD's
@@ -12,12 +15,14 @@ the target of the perception head's auxiliary loss.
 
     camera = Camera.build(cfg.render, env_cfg, bank)          # renderer + rig
     images = camera.render(inputs)                            # inputs from `render_inputs`
-    obs = policy_obs(images, vec_obs, env_cfg, ego_state=True)
+    stack = stack_frames(images, frames, prev=stack, restart=done)   # (..., F * C, H, W, 3)
+    obs = policy_obs(stack, vec_obs, env_cfg, ego_state=True)
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -44,12 +49,34 @@ def policy_obs(images, vec_obs, env_cfg, ego: bool = True) -> dict:
     return out
 
 
+def stack_frames(images, frames: int, prev=None, restart=None):
+    """The policy's image observation (..., frames * C, H, W, 3), oldest frame first.
+
+    images (..., C, H, W, 3): the newest frame. prev: the previous stacked observation,
+    or None at the start of every episode (the newest frame then fills every slot, as
+    gym's FrameStack does). restart (...) bool: rows whose episode starts with `images`
+    (an auto-reset) restart their stack. frames == 1 returns `images` itself."""
+    return images if frames == 1 else _stack(images, frames, prev, restart)
+
+
+@functools.partial(jax.jit, static_argnames="frames")
+def _stack(images, frames, prev, restart):
+    fresh = jnp.concatenate([images] * frames, axis=-4)
+    if prev is None:
+        return fresh
+    c = images.shape[-4]
+    pushed = jnp.concatenate([prev[..., c:, :, :, :], images], axis=-4)
+    if restart is None:
+        return pushed
+    return jnp.where(restart.reshape(restart.shape + (1,) * 4), fresh, pushed)
+
+
 def obs_shape(render_cfg, env_cfg, vec_dim: int, perception: bool) -> dict:
     """Per-env observation shapes for `agents.networks.make_network` (camera encoder)."""
     from render_bridge.cameras import RigConfig
 
     rig = RigConfig(render_cfg.rig, render_cfg.width, render_cfg.height)
-    shape = {"image": (rig.num_cameras, rig.height, rig.width, 3)}
+    shape = {"image": (render_cfg.frames * rig.num_cameras, rig.height, rig.width, 3)}
     if render_cfg.ego_state:
         shape["ego"] = (ego_state_dim(env_cfg),)
     if perception:

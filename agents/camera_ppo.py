@@ -30,7 +30,7 @@ import numpy as np
 from flax import struct
 
 from agents import policies as pol
-from agents.camera_obs import commit, flatten_lead, policy_obs, render_inputs
+from agents.camera_obs import commit, flatten_lead, policy_obs, render_inputs, stack_frames
 from agents.ppo import (
     Transition,
     episode_stats,
@@ -51,7 +51,7 @@ class CameraRunner:
     params: dict
     opt_state: object
     env_state: object
-    obs: dict  # {"image": (S, N, C, H, W, 3) uint8, "ego": (S, N, E)}
+    obs: dict  # {"image": (S, N, F * C, H, W, 3) uint8 (F frames), "ego": (S, N, E)}
     privileged: jnp.ndarray  # (S, N, D) vector observation of the current states
     key: jax.Array
     update: jnp.ndarray
@@ -68,9 +68,10 @@ class CameraPPO:
 
 
 def make_camera_ppo(cfg, env, network, camera, num_seeds: int, ego: bool = True, perception_coef: float = 0.0,
-                    il_pairs=None, batched_params: bool = True, profile: bool = False) -> CameraPPO:  # fmt: skip
+                    il_pairs=None, batched_params: bool = True, profile: bool = False, frames: int = 1) -> CameraPPO:  # fmt: skip
     """PPO functions for a DrivingEnv (obs "camera") seen through `camera` (agents.camera_obs.Camera).
 
+    frames: env steps the policy sees (`render.frames`; an auto-reset restarts the stack).
     profile: synchronise after each stage so `timers` split the time exactly (benchmarks)."""
     venv = VmapWrapper(env, cfg.num_envs, batched_params)
     env_cfg = env.config
@@ -123,7 +124,8 @@ def make_camera_ppo(cfg, env, network, camera, num_seeds: int, ego: bool = True,
 
     @jax.jit
     def final_values(params, rows, images, final_vec):
-        """(S * N, 2) V(final obs) at `rows` (K,) of the flat env axis (0 elsewhere)."""
+        """(S * N, 2) V(final obs) at `rows` (K,) of the flat env axis (0 elsewhere);
+        images (K, F * C, H, W, 3) the final observations' frame stacks."""
         vec = final_vec.reshape((s_count * n,) + final_vec.shape[2:])[rows]
         obs = policy_obs(images, vec, env_cfg, ego)
         vals = jax.vmap(lambda p: apply(p, obs).values)(params)  # (S, K, 2) under every seed's params
@@ -151,7 +153,7 @@ def make_camera_ppo(cfg, env, network, camera, num_seeds: int, ego: bool = True,
         keys, params = commit((keys, params))
         k_reset, keys = _split(keys)
         vec, state, inputs = reset(k_reset, env_params)
-        images = camera.render(inputs, n_lead=2)
+        images = stack_frames(camera.render(inputs, n_lead=2), frames)
         opt_state = jax.vmap(opt.init)(params)
         return commit(CameraRunner(params, opt_state, state, policy_obs(images, vec, env_cfg, ego), vec, keys,
                                    jnp.zeros((s_count,), jnp.int32), jnp.zeros((s_count, n))))  # fmt: skip
@@ -178,7 +180,10 @@ def make_camera_ppo(cfg, env, network, camera, num_seeds: int, ego: bool = True,
             if cfg.bootstrap_truncated:
                 sub = camera.renderer.render_rows(*flatten_lead(final_inputs, 2), np.asarray(trunc_only).reshape(-1))
                 if sub is not None:
-                    next_values = final_values(runner.params, sub[0], sub[1], final_vec).reshape((s_count, n, 2))
+                    rows, final = sub[0], sub[1]
+                    if frames > 1:  # the final frame follows the ending episode's current stack
+                        final = stack_frames(final, frames, prev=flatten_lead(obs["image"], 2)[rows])
+                    next_values = final_values(runner.params, rows, final, final_vec).reshape((s_count, n, 2))
             t2 = time.perf_counter()
             timers["simulate"] += t1 - t0
             timers["render"] += t2 - t1
@@ -186,6 +191,7 @@ def make_camera_ppo(cfg, env, network, camera, num_seeds: int, ego: bool = True,
                                     rewards=rewards, terminated=term, done=done, direction=direction,
                                     privileged=vec if perception_coef > 0 else None))  # fmt: skip
             stats_list.append(stats)
+            images = stack_frames(images, frames, prev=obs["image"], restart=done)
             state, vec, obs = state2, vec2, policy_obs(images, vec2, env_cfg, ego)
         t0 = time.perf_counter()
         params, opt_state, keys, metrics = _sync(

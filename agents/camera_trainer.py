@@ -60,12 +60,12 @@ def train_camera_il(cfg, env, params, camera, network, params0, out, logger, sto
     """BC on rendered expert (+ cousin) pairs, then DAgger rounds; each its own phase."""
     from agents.camera_data import cousin_camera_pairs, dagger_camera_pairs, expert_camera_pairs
 
-    ego, coef = cfg.render.ego_state, cfg.network.perception_coef
+    ego, coef, frames = cfg.render.ego_state, cfg.network.perception_coef, cfg.render.frames
     n = params.bank.num_scenarios
-    parts = [expert_camera_pairs(env, params, camera, np.arange(n), cfg.il.stride, ego)]
+    parts = [expert_camera_pairs(env, params, camera, np.arange(n), cfg.il.stride, ego, frames)]
     if cfg.ctg.enabled:
         key = jax.random.PRNGKey(cfg.seed + 11)
-        parts.append(cousin_camera_pairs(env, params, camera, cfg.ctg.num_cousins, cfg.il.stride, ego, key))
+        parts.append(cousin_camera_pairs(env, params, camera, cfg.ctg.num_cousins, cfg.il.stride, ego, key, frames))
     pairs = il.Pairs.concat(parts) if len(parts) > 1 else parts[0]
     logger.log("il_pairs", 0, {"pairs": float(pairs.valid.shape[0])})
     rounds = cfg.il.dagger_rounds
@@ -94,7 +94,7 @@ def train_camera_il(cfg, env, params, camera, network, params0, out, logger, sto
     for r in range(1, rounds + 1):
         key = jax.random.fold_in(jax.random.PRNGKey(cfg.seed + 13), r)
         ids = np.tile(np.arange(n), cfg.il.dagger_repeats)
-        new = dagger_camera_pairs(env, params, camera, network, state.params, ids, key, ego, teacher)
+        new = dagger_camera_pairs(env, params, camera, network, state.params, ids, key, ego, teacher, frames=frames)
         extra = commit(new if extra is None else jax.tree.map(lambda a, b: jnp.concatenate([a, b], axis=1), extra, new))
         logger.log("il_dagger", r, {"pairs": float(extra.valid.shape[1])})
         state, _, _ = run_phase(
@@ -108,7 +108,7 @@ def train_camera_ppo(cfg, env, params, camera, network, init_p, out, logger, il_
     from agents.camera_ppo import make_camera_ppo
 
     ppo = make_camera_ppo(cfg.ppo, env, network, camera, cfg.seeds, cfg.render.ego_state, cfg.network.perception_coef,
-                          il_pairs=il_pairs if cfg.ppo.il_coef > 0 else None)  # fmt: skip
+                          il_pairs=il_pairs if cfg.ppo.il_coef > 0 else None, frames=cfg.render.frames)  # fmt: skip
     behaviours = cfg.daa.behaviours if (cfg.daa.enabled and adversaries.daa_available()) else ()
     env_params = adversaries.with_daa(params, cfg.ppo.num_envs, behaviours, jax.random.PRNGKey(cfg.seed + 7))
     keys = jax.vmap(lambda k: jax.random.fold_in(k, 2))(_seed_keys(cfg))
@@ -141,7 +141,9 @@ def evaluate_camera_policies(cfg, env, heldout_params, camera, network, policies
     for name, p in policies.items():
 
         def rollout(env_p, ids, k, p=p):
-            return rollout_camera(env, camera, network, p, env_p, ids, k, cfg.render.ego_state)
+            return rollout_camera(
+                env, camera, network, p, env_p, ids, k, cfg.render.ego_state, frames=cfg.render.frames
+            )
 
         for row, agg in evaluate_suite(rollout, heldout_params, behaviours, key).items():
             out.setdefault(row, {})[name] = agg

@@ -173,6 +173,11 @@ class PolicyServer:
                 f"{directory} has a continuous head; the release's protocol answers anchor indices (network.head: discrete)"
             )
         render = meta.get("render") or {}
+        if render.get("frames", 1) != 1:
+            raise ValueError(
+                f"{directory} was trained on render.frames={render['frames']} stacked frames; the release's protocol "
+                "sends one frame per request and the server keeps no per-client state: serve render.frames=1 policies"
+            )
         rig = RigConfig(
             render.get("rig", cfg.render.rig),
             render.get("width", cfg.render.width),

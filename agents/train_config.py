@@ -225,7 +225,8 @@ class RenderConfig:
     actor_gaussians per actor template. ego_state: stack the ego-state block (speed,
     controls, route offset, heading error, accelerations, route points ahead) beside the
     image; never agents', lanes' or the road's privileged geometry. max_batch: envs per
-    renderer call."""
+    renderer call. frames: consecutive env steps the policy sees (frame stacking along the
+    camera axis, oldest first; 2 shows closing speeds a single frame cannot)."""
 
     backend: str = "gsplat"
     rig: str = "front"
@@ -236,6 +237,7 @@ class RenderConfig:
     buildings: bool = True
     ego_state: bool = True
     max_batch: int = 1024
+    frames: int = 1
 
     def __post_init__(self):
         check_choice("render.backend", self.backend, ("gsplat", "reference", "auto"))
@@ -245,6 +247,7 @@ class RenderConfig:
         check_range("render.gaussians", self.gaussians, 0, 10_000_000)
         check_range("render.actor_gaussians", self.actor_gaussians, 8, 100_000)
         check_range("render.max_batch", self.max_batch, 1, 1_000_000)
+        check_range("render.frames", self.frames, 1, 8)
 
 
 @dataclass(frozen=True)

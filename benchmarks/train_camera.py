@@ -21,6 +21,7 @@ def add_camera_arguments(p) -> None:
     g.add_argument("--channels", default="16,32,32", help="IMPALA stages")
     g.add_argument("--perception-coef", type=float, default=0.1)
     g.add_argument("--compute-dtype", default="float32", choices=("float32", "bfloat16"), help="camera encoder")
+    g.add_argument("--frames", type=int, default=1, help="stacked frames the policy sees (render.frames)")
 
 
 def run_camera(args) -> dict:
@@ -45,7 +46,7 @@ def run_camera(args) -> dict:
         f"ppo.epochs={args.epochs}", f"ppo.num_minibatches={args.minibatches}", f"network.hidden={args.hidden}",
         f"env.substeps={args.substeps}", f"seeds={args.seeds}", f"render.backend={args.backend}",
         f"render.rig={args.rig}", f"render.width={args.width}", f"render.height={args.height}",
-        f"render.gaussians={args.gaussians}",
+        f"render.gaussians={args.gaussians}", f"render.frames={args.frames}",
     ])  # fmt: skip
     env = DrivingEnv(cfg.env)
     bank = generate_bank(args.camera_scenes, split="train", seed=0)
@@ -55,7 +56,8 @@ def run_camera(args) -> dict:
     build_s = time.perf_counter() - t0
     shape = obs_shape(cfg.render, cfg.env, int(env.observation_shape(params)[-1]), args.perception_coef > 0)
     net = make_network(cfg.network, cfg.env, shape, jax.random.PRNGKey(0))
-    ppo = make_camera_ppo(cfg.ppo, env, net, camera, args.seeds, True, args.perception_coef, profile=True)
+    ppo = make_camera_ppo(cfg.ppo, env, net, camera, args.seeds, True, args.perception_coef, profile=True,
+                          frames=cfg.render.frames)  # fmt: skip
     env_params = adversaries.with_daa(params, args.num_envs, DAA_BEHAVIOURS if args.daa else (), jax.random.PRNGKey(1))
     keys = jax.random.split(jax.random.PRNGKey(0), args.seeds)
     runner = ppo.init(keys, init_params(cfg.network, cfg.env, shape, keys), env_params)
@@ -78,7 +80,7 @@ def run_camera(args) -> dict:
     if stats:
         jax_peak = stats.get("peak_bytes_in_use", 0) / 2**30
     res = {
-        "obs": "camera", "backend": camera.renderer.backend, "rig": args.rig, "width": args.width, "height": args.height,
+        "obs": "camera", "frames": args.frames, "backend": camera.renderer.backend, "rig": args.rig, "width": args.width, "height": args.height,
         "gaussians_per_env": camera.renderer.scene_bank.gaussians_per_env, "num_envs": args.num_envs, "seeds": args.seeds,
         "num_steps": args.num_steps, "updates": args.updates, "epochs": args.epochs, "minibatches": args.minibatches,
         "channels": args.channels, "compute_dtype": args.compute_dtype, "scene_build_s": build_s, "first_update_s": compile_s, "timed_s": dt,

@@ -2,6 +2,7 @@
 final image of auto-reset episodes, the encoder's traces, and the smoke experiment end
 to end with an exact resume."""
 
+import dataclasses
 import os
 
 import chex
@@ -12,7 +13,7 @@ import pytest
 import torch
 from builders import bank_of, straight_road
 
-from agents.camera_obs import Camera, ego_state, obs_shape, policy_obs
+from agents.camera_obs import Camera, ego_state, obs_shape, policy_obs, stack_frames
 from agents.networks import make_network
 from agents.train_config import ConfigError, load_config
 from jaxsim.env import DrivingEnv, EnvConfig
@@ -162,6 +163,80 @@ def test_camera_config_validation_names_the_setting():
         cfg = load_config(SMOKE, ["render.backend=gsplat"])
         with pytest.raises(ValueError, match="render.backend"):
             Camera.build(cfg.render, BANK)
+
+
+def test_stack_frames_keeps_the_last_steps_oldest_first():
+    rng = np.random.default_rng(0)
+    a, b = (jnp.asarray(rng.integers(0, 256, (3, 1, 4, 5, 3), dtype=np.uint8)) for _ in range(2))
+    assert stack_frames(a, 1) is a
+    fresh = stack_frames(a, 2)  # an episode's first observation repeats its first frame
+    np.testing.assert_array_equal(fresh, np.concatenate([a, a], axis=1))
+    pushed = stack_frames(b, 2, prev=fresh, restart=jnp.array([False, True, False]))
+    np.testing.assert_array_equal(np.asarray(pushed)[[0, 2]], np.concatenate([a, b], axis=1)[[0, 2]])
+    np.testing.assert_array_equal(pushed[1], np.concatenate([b, b], axis=1)[1])  # auto-reset: a new stack
+    three = stack_frames(b, 3, prev=stack_frames(a, 3))
+    np.testing.assert_array_equal(three, np.concatenate([a, a, b], axis=1))
+    with pytest.raises(ConfigError, match="render.frames"):
+        load_config(SMOKE, ["render.frames=0"])
+    assert obs_shape(load_config(SMOKE, ["render.frames=2"]).render, EnvConfig(), 0, False)["image"][0] == 2
+
+
+def test_two_frame_expert_pairs_show_the_previous_env_step():
+    """Pair at log step t = [frame at max(t - substeps, 0), frame at t]: each older frame is
+    the one-frame pair of that earlier step, rendered independently."""
+    from agents.camera_data import expert_camera_pairs
+    from agents.il import expert_pairs
+
+    env = DrivingEnv(EnvConfig(obs="vector", substeps=5))
+    params = env.default_params(BANK)
+    camera = Camera(Renderer(build_scene_bank(BANK, TINY), RigConfig("front", 24, 16), backend="reference"))
+    ids = np.arange(2)
+    one = expert_camera_pairs(env, params, camera, ids, 1, True)
+    two = expert_camera_pairs(env, params, camera, ids, 1, True, frames=2)
+    img1, img2 = np.asarray(one.obs["image"]), np.asarray(two.obs["image"])
+    assert img2.shape == (img1.shape[0], 2) + img1.shape[2:]
+    np.testing.assert_array_equal(img2[:, 1:], img1)
+    steps = BANK.num_steps - 1
+    keep = np.flatnonzero(np.asarray(expert_pairs(env, params, ids, stride=1).valid))
+    row_of = {(k // steps, k % steps): r for r, k in enumerate(keep)}  # (scenario, t) -> row
+    checked = 0
+    for (i, t), r in row_of.items():
+        earlier = row_of.get((i, max(t - 5, 0)))
+        if earlier is not None:
+            np.testing.assert_array_equal(img2[r, 0], img1[earlier, 0])
+            checked += 1
+    assert checked > 50 and not np.array_equal(img2[:, 0], img2[:, 1])
+
+
+@pytest.mark.slow
+def test_camera_ppo_rollout_stacks_frames_and_restarts_them_on_reset():
+    from agents import adversaries
+    from agents.camera_ppo import make_camera_ppo
+    from agents.networks import init_params
+
+    cfg = load_config(SMOKE, ["render.frames=2", "ppo.num_steps=1", "ppo.num_envs=6", "env.max_steps=2"])
+    env = DrivingEnv(cfg.env)
+    params = env.default_params(BANK)
+    camera = Camera(Renderer(build_scene_bank(BANK, TINY), RigConfig("front", 24, 16), backend="reference"))
+    shape = obs_shape(cfg.render, cfg.env, int(env.observation_shape(params)[-1]), False)
+    net = make_network(cfg.network, cfg.env, shape, jax.random.PRNGKey(0))
+    ppo = make_camera_ppo(dataclasses.replace(cfg.ppo, il_coef=0.0), env, net, camera, 1, frames=2)
+    env_params = adversaries.with_daa(params, cfg.ppo.num_envs, (), jax.random.PRNGKey(1))
+    keys = jax.random.split(jax.random.PRNGKey(0), 1)
+    runner = ppo.init(keys, init_params(cfg.network, cfg.env, shape, keys), env_params)
+    first = np.asarray(runner.obs["image"])  # (1, N, 2, H, W, 3)
+    assert first.shape[2] == 2 and np.array_equal(first[:, :, 0], first[:, :, 1])
+    restarts = 0
+    for _ in range(3):  # max_steps=2: every episode ends (auto-reset) within the loop
+        prev = np.asarray(runner.obs["image"])
+        runner, _ = ppo.update(runner, env_params)
+        now = np.asarray(runner.obs["image"])
+        for j in range(now.shape[1]):
+            if np.array_equal(now[0, j, 0], prev[0, j, 1]):
+                continue  # the episode goes on: the older frame is the last step's newest
+            np.testing.assert_array_equal(now[0, j, 0], now[0, j, 1])  # a new episode's first stack
+            restarts += 1
+    assert restarts > 0
 
 
 def _params(run_dir, name):

@@ -295,3 +295,6 @@ def test_serve_bench_of_an_untrained_policy(tmp_path):
     got = json.loads(out.read_text())
     assert got["requests"] == 2 and got["requests_per_s"] > 0 and got["images"] == "6 x 32x48x3 float32"
     assert main(["serve", "--checkpoint", str(tmp_path / "nowhere")]) == 2  # one error line, no traceback
+    # stacked frames need per-client history the stateless protocol does not have: refused by name
+    rig = ["--set", "render.rig=nuscenes6"]
+    assert main(["serve", "--init-config", smoke, *rig, "--set", "render.frames=2", "--bench", "1"]) == 2

@@ -5,8 +5,9 @@ is an ego pose at a log step of a scenario: the camera pair renders that pose wi
 other agents as logged and keeps the image as uint8 on the device, so IL epochs never
 re-render. With `render.frames` F > 1 the pair also renders the same trajectory's poses
 1 .. F-1 env steps earlier (clamped to its start, as an episode's first stack repeats its
-first frame), oldest first along the camera axis. The vector observation of the pair travels as `privileged` (the perception
-head's target); the policy's observation is `{"image", "ego"}` (`agents.camera_obs`).
+first frame), oldest first along the camera axis. The vector observation of the pair
+travels as `privileged` (the perception head's target); the policy's observation is
+`{"image", "ego"}` (`agents.camera_obs`).
 
 DAgger rounds roll the camera policy out in closed loop (`agents.camera_eval`) and keep
 its own rendered observations with the expert's labels, or a privileged teacher's.

@@ -64,11 +64,16 @@ def lead_gap(ego, ego_size, agents, valid, sizes, yp: YieldParams = YieldParams(
     return gap[j], v_ego - vel[j, 0]
 
 
-def idm_follow_accel(speed, gap, closing, yp: YieldParams = YieldParams()):
-    """IDM's interaction acceleration m/s^2 (free-road term left to the reference path)."""
+def idm_gap_ratio(speed, gap, closing, yp: YieldParams = YieldParams()):
+    """IDM's desired gap over the actual one, s*/s (>= 0; 0 with no leader, gap inf)."""
     s_star = yp.min_gap + speed * yp.time_gap + speed * closing / (2.0 * jnp.sqrt(yp.max_accel * yp.comfort_decel))
     s = jnp.maximum(gap, 0.1)
-    return yp.max_accel * (1.0 - (jnp.maximum(s_star, 0.0) / s) ** 2)
+    return jnp.maximum(s_star, 0.0) / s
+
+
+def idm_follow_accel(speed, gap, closing, yp: YieldParams = YieldParams()):
+    """IDM's interaction acceleration m/s^2 (free-road term left to the reference path)."""
+    return yp.max_accel * (1.0 - idm_gap_ratio(speed, gap, closing, yp) ** 2)
 
 
 POLICIES = ("expert", "constant-velocity", "yielding")

@@ -39,9 +39,9 @@ def to_camera_pairs(camera, bank, vec_pairs: Pairs, scenario_idx, t, ego, env_cf
     before rendering."""
     keep = np.flatnonzero(np.asarray(vec_pairs.valid))
     sel = jnp.asarray(keep)
+    ids = jnp.asarray(scenario_idx)[sel]
     frames = [
-        render_logged_poses(camera, bank, jnp.asarray(scenario_idx)[sel], jnp.asarray(tf)[sel], jnp.asarray(ef)[sel])
-        for tf, ef in zip(t, ego)
+        render_logged_poses(camera, bank, ids, jnp.asarray(tf)[sel], jnp.asarray(ef)[sel]) for tf, ef in zip(t, ego)
     ]
     images = jnp.concatenate(frames, axis=-4) if len(frames) > 1 else frames[0]
     vec = vec_pairs.obs[sel]

@@ -153,7 +153,7 @@ def evaluate_camera_policies(cfg, env, heldout_params, camera, network, policies
 def run_camera_training(cfg: TrainConfig, out: str, stop_after: int | None = None, banks=None) -> dict:
     """The camera experiment into `out` (see the module docstring); returns the results dict."""
     from agents.report import comparison_markdown, write_results
-    from agents.trainer import build_banks, env_params_for
+    from agents.trainer import build_banks, build_validation_bank, env_params_for
 
     t0 = time.perf_counter()
     train_bank, heldout_bank = banks if banks is not None else build_banks(cfg)
@@ -196,6 +196,14 @@ def run_camera_training(cfg: TrainConfig, out: str, stop_after: int | None = Non
             held_camera = Camera.build(cfg.render, heldout_bank)
             results["eval"] = evaluate_camera_policies(cfg, env, heldout_params, held_camera, network, policies)
             results["timing"]["eval_s"] = time.perf_counter() - t
+            val_bank = build_validation_bank(cfg, train_bank)
+            if val_bank is not None:
+                t = time.perf_counter()
+                val_params, val_camera = env_params_for(env, val_bank, cfg), Camera.build(cfg.render, val_bank)
+                results["validation_eval"] = evaluate_camera_policies(
+                    cfg, env, val_params, val_camera, network, policies
+                )
+                results["timing"]["validation_eval_s"] = time.perf_counter() - t
             if cfg.eval.videos:
                 from agents.camera_video import write_camera_videos
 

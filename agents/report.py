@@ -27,9 +27,10 @@ def condition_table(rows: dict) -> str:
     return "\n".join(lines)
 
 
-def headline(results: dict) -> dict | None:
-    """CR and DR ratios of IL over RL on the pooled DAA corner cases (or log replay)."""
-    ev = results.get("eval", {})
+def headline(results: dict, split: str = "eval") -> dict | None:
+    """CR and DR ratios of IL over RL on the pooled DAA corner cases (or log replay) of
+    the held-out suite (split "eval") or the validation suite ("validation_eval")."""
+    ev = results.get(split, {})
     cond = "daa-all" if "daa-all" in ev else "log-replay"
     rows = ev.get(cond, {})
     if "IL" not in rows or "RL" not in rows:
@@ -49,22 +50,27 @@ def headline(results: dict) -> dict | None:
 def comparison_markdown(results: dict) -> str:
     seeds = results.get("config", {}).get("seeds", 1)
     parts = []
-    for cond, rows in results.get("eval", {}).items():
-        parts.append(f"### Held-out, {cond} ({seeds} seed(s), mean ± std)\n\n" + condition_table(rows))
-    h = headline(results)
-    if h:
-        parts.append(
-            f"**{h['condition']}:** CR IL {h['CR_IL']:.3f} -> RL {h['CR_RL']:.3f} "
-            f"({h['CR_reduction_x']:.1f}x lower; paper: 5x), DR IL {h['DR_IL']:.3f} -> RL {h['DR_RL']:.3f} "
-            f"(RL/IL {h['DR_ratio_RL_over_IL']:.2f}; target <= 1.5). Target met: {h['target_met']}."
-            + (
-                f" At-fault CR IL {h['AtFaultCR_IL']:.3f} -> RL {h['AtFaultCR_RL']:.3f} "
-                f"({h['AtFaultCR_reduction_x']:.1f}x lower)."
-                if "AtFaultCR_IL" in h
-                else ""
-            )
-        )
+    for split, title in (("validation_eval", "Validation"), ("eval", "Held-out")):
+        for cond, rows in results.get(split, {}).items():
+            parts.append(f"### {title}, {cond} ({seeds} seed(s), mean ± std)\n\n" + condition_table(rows))
+        h = headline(results, split)
+        if h:
+            parts.append(_headline_line(title, h))
     return "\n\n".join(parts)
+
+
+def _headline_line(title: str, h: dict) -> str:
+    return (
+        f"**{title}, {h['condition']}:** CR IL {h['CR_IL']:.3f} -> RL {h['CR_RL']:.3f} "
+        f"({h['CR_reduction_x']:.1f}x lower; paper: 5x), DR IL {h['DR_IL']:.3f} -> RL {h['DR_RL']:.3f} "
+        f"(RL/IL {h['DR_ratio_RL_over_IL']:.2f}; target <= 1.5). Target met: {h['target_met']}."
+        + (
+            f" At-fault CR IL {h['AtFaultCR_IL']:.3f} -> RL {h['AtFaultCR_RL']:.3f} "
+            f"({h['AtFaultCR_reduction_x']:.1f}x lower)."
+            if "AtFaultCR_IL" in h
+            else ""
+        )
+    )
 
 
 def write_results(results: dict, out: str) -> None:
@@ -72,5 +78,7 @@ def write_results(results: dict, out: str) -> None:
     from jaxsim.io_utils import write_json, write_text
 
     results = dict(results, headline=headline(results))
+    if "validation_eval" in results:
+        results["validation_headline"] = headline(results, "validation_eval")
     write_json(os.path.join(out, "results.json"), results)
     write_text(os.path.join(out, "results.md"), comparison_markdown(results) + "\n")

@@ -21,19 +21,25 @@ DAA_BEHAVIOURS = ("cut_in_left", "cut_in_right", "hard_brake", "lane_change", "m
 
 @dataclass(frozen=True)
 class ScenarioConfig:
-    """Where scenarios come from. source: "procedural" (jaxsim.procedural) or "file" (.npz banks)."""
+    """Where scenarios come from. source: "procedural" (jaxsim.procedural) or "file" (.npz banks).
+    num_validation / validation_path: a validation bank, disjoint from the train bank,
+    on which the trained policies are also evaluated (`validation_eval` in results), so
+    that settings can be chosen without looking at the held-out split; 0 / "" = none."""
 
     source: str = "procedural"
     num_train: int = 64
     num_heldout: int = 64
+    num_validation: int = 0
     seed: int = 0
     train_path: str = ""
     heldout_path: str = ""
+    validation_path: str = ""
 
     def __post_init__(self):
         check_choice("scenarios.source", self.source, ("procedural", "file"))
         check_range("scenarios.num_train", self.num_train, 1, 10_000_000)
         check_range("scenarios.num_heldout", self.num_heldout, 1, 10_000_000)
+        check_range("scenarios.num_validation", self.num_validation, 0, 10_000_000)
 
 
 @dataclass(frozen=True)

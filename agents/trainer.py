@@ -46,6 +46,28 @@ def build_banks(cfg: TrainConfig):
     )
 
 
+def build_validation_bank(cfg: TrainConfig, train_bank):
+    """The validation bank (`scenarios.num_validation` procedural scenes, or
+    `scenarios.validation_path`), or None; ValueError if it shares a scenario with `train_bank`."""
+    sc = cfg.scenarios
+    if sc.validation_path:
+        from jaxsim.bank_io import load_bank
+
+        bank = load_bank(sc.validation_path)
+    elif sc.num_validation > 0 and sc.source == "procedural":
+        from jaxsim.procedural import generate_bank
+
+        bank = generate_bank(sc.num_validation, split="validation", seed=sc.seed)
+    else:
+        return None
+    shared = np.intersect1d(np.asarray(bank.scenario_id), np.asarray(train_bank.scenario_id))
+    if shared.size:
+        raise ValueError(
+            f"the validation bank shares {shared.size} scenario id(s) with the train bank, e.g. {shared[0]}"
+        )
+    return bank
+
+
 def env_params_for(env: DrivingEnv, bank, cfg: TrainConfig):
     params = env.default_params(bank)
     rewards = params.rewards.replace(progress_weight=jnp.float32(cfg.ppo.progress_weight),
@@ -267,6 +289,12 @@ def run_training(cfg: TrainConfig, out: str, stop_after: int | None = None, bank
             heldout_params = env_params_for(env, heldout_bank, cfg)
             results["eval"] = evaluate_policies(cfg, env, heldout_params, network, policies, mesh)
             results["timing"]["eval_s"] = time.perf_counter() - t
+            val_bank = build_validation_bank(cfg, train_bank)
+            if val_bank is not None:
+                t = time.perf_counter()
+                val_params = env_params_for(env, val_bank, cfg)
+                results["validation_eval"] = evaluate_policies(cfg, env, val_params, network, policies, mesh)
+                results["timing"]["validation_eval_s"] = time.perf_counter() - t
             if cfg.eval.videos and rank == 0:
                 from agents.video import write_videos
 

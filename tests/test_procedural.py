@@ -67,7 +67,21 @@ def test_deterministic_and_splits_disjoint():
     assert not np.array_equal(a["ego_traj"], h["ego_traj"])
     train = {scenario_seed("train", s, i) for s in range(3) for i in range(200)}
     held = {scenario_seed("heldout", s, i) for s in range(3) for i in range(200)}
-    assert not train & held
+    val = {scenario_seed("validation", s, i) for s in range(3) for i in range(200)}
+    assert not train & held and not val & held and not val & train
+    assert len(val) == 600
+
+
+def test_validation_bank_is_checked_against_the_train_bank():
+    from agents.train_config import load_config
+    from agents.trainer import build_validation_bank
+
+    cfg = load_config(None, ["scenarios.num_validation=3"])
+    val = build_validation_bank(cfg, generate_bank(3, split="train"))
+    assert val.num_scenarios == 3
+    with pytest.raises(ValueError, match="shares 3 scenario id"):
+        build_validation_bank(cfg, generate_bank(4, split="validation"))
+    assert build_validation_bank(load_config(None, []), generate_bank(3)) is None
 
 
 def test_scenario_id_rebuilds_the_bank_entry(bank):

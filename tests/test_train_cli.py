@@ -53,10 +53,13 @@ def test_tiny_experiment_end_to_end_and_eval_matches_env_events(tmp_path):
 
     cfg = load_config(None, TINY + ["il.steps=50", "il.steps_per_chunk=50", "ppo.num_envs=8", "ppo.num_steps=4",
                                     "ppo.num_updates=2", "ppo.updates_per_chunk=1", "ppo.num_minibatches=2",
-                                    "ppo.ttc_weight=0.5", "ppo.il_coef=0.1", "ppo.il_heads=lat"])  # fmt: skip
+                                    "ppo.ttc_weight=0.5", "ppo.il_coef=0.1", "ppo.il_heads=lat",
+                                    "scenarios.num_validation=2"])  # fmt: skip
     bank = lead_car_bank()
     res = run_training(cfg, str(tmp_path), banks=(bank, bank))
     assert set(res["eval"]["log-replay"]) == {"IL", "RL"}
+    assert res["validation_eval"]["log-replay"]["RL"]["mean"]["Episodes"] == 2
+    assert "### Validation, log-replay" in open(os.path.join(tmp_path, "results.md")).read()
     saved = json.load(open(os.path.join(tmp_path, "results.json")))
     assert saved["eval"]["log-replay"]["RL"]["mean"]["Episodes"] == 4
     # recount events by stepping the env by hand with the exported RL policy

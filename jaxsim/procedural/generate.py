@@ -187,10 +187,10 @@ def generate_arrays(num: int, split: str = "train", seed: int = 0, config: Gener
 def generate_bank(
     num: int, split: str = "train", seed: int = 0, config: GeneratorConfig = GeneratorConfig()
 ) -> Scenario:
-    """A ScenarioBank of `num` procedural scenarios of `split` ("train" or "heldout").
+    """A ScenarioBank of `num` procedural scenarios of `split` ("train", "heldout" or "validation").
 
     Scenario i uses seed `scenario_seed(split, seed, i)` (stored as its scenario_id), so
-    `generate_scenario(int(bank.scenario_id[i]), config)` rebuilds it and the two
-    splits never share a scenario.
+    `generate_scenario(int(bank.scenario_id[i]), config)` rebuilds it; the held-out
+    split never shares a scenario with the others (`jaxsim.procedural.seeding`).
     """
     return from_numpy(generate_arrays(num, split, seed, config), batched=True)

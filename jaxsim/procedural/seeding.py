@@ -2,7 +2,11 @@
 
 Every scenario gets its own 31-bit seed, `scenario_seed(split, seed, index)`, so a
 bank is reproducible element by element (`generate_scenario(bank.scenario_id[i])`
-rebuilds scenario i) and the splits never share a seed: bit 30 holds the split.
+rebuilds scenario i). Bit 30 separates the held-out split from the others, so no
+train or validation scenario is ever a held-out one. "validation" (for choosing
+hyperparameters without touching the held-out split) shares the train half of the seed
+space with its own digest; `agents.trainer.build_validation_bank` checks that the two
+banks it uses do not overlap.
 Per-scenario draws use Python's Mersenne Twister through `random()` only, which is
 stable across Python versions and ~10x cheaper than numpy for scalar draws.
 """
@@ -13,7 +17,8 @@ import hashlib
 import math
 import random
 
-SPLITS = ("train", "heldout")
+SPLITS = ("train", "heldout", "validation")
+_HALF = {"train": 0, "heldout": 1, "validation": 0}  # bit 30 of the seed
 
 
 def check_split(split: str) -> int:
@@ -24,8 +29,9 @@ def check_split(split: str) -> int:
 
 
 def scenario_seed(split: str, seed: int, index: int) -> int:
-    """31-bit seed of scenario `index` of (split, seed); bit 30 is the split."""
-    bit = check_split(split)
+    """31-bit seed of scenario `index` of (split, seed); bit 30 is set for the held-out split."""
+    check_split(split)
+    bit = _HALF[split]
     digest = hashlib.blake2b(f"{split}:{int(seed)}:{int(index)}".encode(), digest_size=8).digest()
     return (bit << 30) | (int.from_bytes(digest, "little") & ((1 << 30) - 1))
 

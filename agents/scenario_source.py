@@ -8,7 +8,9 @@ import argparse
 def add_bank_arguments(parser: argparse.ArgumentParser, split: str = "heldout", num: int = 200) -> None:
     g = parser.add_argument_group("scenarios")
     g.add_argument("--bank", default=None, help="scenario bank .npz (default: generate the embedded procedural set)")
-    g.add_argument("--split", default=split, help="procedural split: train, heldout or validation (default %(default)s)")
+    g.add_argument(
+        "--split", default=split, help="procedural split: train, heldout or validation (default %(default)s)"
+    )
     g.add_argument("--num", type=int, default=num, help="number of procedural scenarios (default %(default)s)")
     g.add_argument("--seed", type=int, default=0, help="procedural generator seed (default %(default)s)")
 

@@ -27,7 +27,9 @@ def add_parser(sub) -> None:
 
     g = ssub.add_parser("generate", help="write a bank of procedural scenarios (.npz)")
     g.add_argument("--num", type=int, default=1000, help="number of scenarios (default %(default)s)")
-    g.add_argument("--split", default="train", help="train, heldout or validation (disjoint seeds; default %(default)s)")
+    g.add_argument(
+        "--split", default="train", help="train, heldout or validation (disjoint seeds; default %(default)s)"
+    )
     g.add_argument("--seed", type=int, default=0, help="generator seed (default %(default)s)")
     g.add_argument("--out", default=None, help="output .npz (default data/<split>.npz)")
     g.add_argument("--json", default=None, help="also write the summary to this JSON file")

@@ -249,10 +249,11 @@ def _params(run_dir, name):
 def test_smoke_config_trains_and_evaluates_end_to_end(tmp_path):
     from agents.trainer import run_training
 
-    cfg = load_config(SMOKE)
+    cfg = load_config(SMOKE, ["scenarios.num_validation=2"])
     res = run_training(cfg, str(tmp_path / "run"))
     rows = res["eval"]["daa-all"]
     assert set(rows) == {"IL", "RL"} and rows["RL"]["mean"]["Episodes"] == cfg.scenarios.num_heldout
+    assert res["validation_eval"]["daa-all"]["RL"]["mean"]["Episodes"] == 2
     assert set(res["timing"]["ppo_split_s"]) == {"render", "simulate", "learn"}
     from PIL import Image
 

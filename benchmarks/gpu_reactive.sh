@@ -13,6 +13,7 @@
 # about 8.5 minutes on a 2-core CPU: OUT=/tmp/x REACTIVE_TINY=1 TOTAL_S=1500 PYTHON=python bash ...).
 # TOTAL_S (default 900) is the script's own deadline: the trainings get what the bench leaves.
 # SKIP_BENCH=1 leaves out step 1 (when another job shares the GPU; time the bench alone later).
+# SKIP_FLOORS=1 leaves out step 3 (the scripted floors do not change with the learners).
 set -uo pipefail
 OUT=${OUT:-/tmp/out}
 R="$OUT/reactive"
@@ -53,7 +54,7 @@ for traffic in idm log; do
       > "$R/logs/train_$traffic.log" 2>&1
     echo "train $traffic rc=$? at $(( $(date +%s) - T0 )) s" ) &
 done
-( for traffic in idm log; do
+[ "${SKIP_FLOORS:-0}" != 1 ] && ( for traffic in idm log; do
     for policy in expert yielding; do
       timeout "$LIMIT" $PY -m agents.cli eval --policy $policy --traffic $traffic --daa all --num "$HELD" \
         --substeps 5 --json "$R/floors/${policy}_$traffic.json" > "$R/logs/floor_${policy}_$traffic.log" 2>&1

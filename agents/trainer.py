@@ -54,12 +54,14 @@ def build_validation_bank(cfg: TrainConfig, train_bank):
         from jaxsim.bank_io import load_bank
 
         bank = load_bank(sc.validation_path)
-    elif sc.num_validation > 0 and sc.source == "procedural":
+    elif sc.num_validation == 0:
+        return None
+    elif sc.source == "procedural":
         from jaxsim.procedural import generate_bank
 
         bank = generate_bank(sc.num_validation, split="validation", seed=sc.seed)
     else:
-        return None
+        raise ValueError("'scenarios.num_validation' needs 'scenarios.validation_path' when scenarios.source is 'file'")
     shared = np.intersect1d(np.asarray(bank.scenario_id), np.asarray(train_bank.scenario_id))
     if shared.size:
         raise ValueError(

@@ -82,6 +82,8 @@ def test_validation_bank_is_checked_against_the_train_bank():
     with pytest.raises(ValueError, match="shares 3 scenario id"):
         build_validation_bank(cfg, generate_bank(4, split="validation"))
     assert build_validation_bank(load_config(None, []), generate_bank(3)) is None
+    with pytest.raises(ValueError, match="'scenarios.validation_path'"):
+        build_validation_bank(load_config(None, ["scenarios.source=file", "scenarios.num_validation=2"]), val)
 
 
 def test_scenario_id_rebuilds_the_bank_entry(bank):

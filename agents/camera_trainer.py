@@ -128,6 +128,17 @@ def train_camera_ppo(cfg, env, params, camera, network, init_p, out, logger, il_
     return runner.params, rate, dict(ppo.timers)
 
 
+def heldout_il_accuracy(cfg, env, heldout_params, camera, network, il_params) -> dict:
+    """The IL policy's agreement with the expert on rendered held-out expert frames (every
+    `il.stride`-th step), averaged over seeds: the vector trainer's `il_heldout_accuracy`."""
+    from agents.camera_data import expert_camera_pairs
+
+    ids = np.arange(heldout_params.bank.num_scenarios)
+    held = expert_camera_pairs(env, heldout_params, camera, ids, cfg.il.stride, cfg.render.ego_state, cfg.render.frames)
+    accs = [il.accuracy(network, jax.tree.map(lambda x: x[s], il_params), held) for s in range(cfg.seeds)]
+    return {k: float(np.mean([a[k] for a in accs])) for k in accs[0]}
+
+
 def evaluate_camera_policies(cfg, env, heldout_params, camera, network, policies: dict) -> dict:
     """{condition: {policy: aggregate_seeds(...)}} on the held-out suite (same adversaries
     as the vector trainer's table: `agents.eval_learned.evaluate_suite`)."""
@@ -164,6 +175,7 @@ def run_camera_training(cfg: TrainConfig, out: str, stop_after: int | None = Non
     shape = obs_shape(cfg.render, cfg.env, vec_dim, cfg.network.perception_coef > 0)
     network = make_network(cfg.network, cfg.env, shape, jax.random.PRNGKey(cfg.seed))
     params0 = init_params(cfg.network, cfg.env, shape, _seed_keys(cfg))
+    heldout_params, held_camera = env_params_for(env, heldout_bank, cfg), Camera.build(cfg.render, heldout_bank)
     logger = RunLogger(out, cfg.log.tensorboard)
     results: dict = {"config": config_to_dict(cfg), "timing": {}}
     policies: dict = {}
@@ -174,6 +186,9 @@ def run_camera_training(cfg: TrainConfig, out: str, stop_after: int | None = Non
             t = time.perf_counter()
             il_params, il_pairs = train_camera_il(cfg, env, params, camera, network, params0, out, logger, stop_after)
             results["timing"]["il_s"] = time.perf_counter() - t
+            acc = heldout_il_accuracy(cfg, env, heldout_params, held_camera, network, il_params)
+            results["il_heldout_accuracy"] = acc
+            logger.log("il_eval", 0, acc)
             save_policy(os.path.join(out, "policy_il"), il_params, camera_policy_meta(cfg, shape, "il"))
             policies["IL"] = start = il_params
         if cfg.ppo.enabled and cfg.ppo.num_updates > 0:
@@ -192,8 +207,6 @@ def run_camera_training(cfg: TrainConfig, out: str, stop_after: int | None = Non
             policies["RL"] = rl_params
         if cfg.eval.enabled and policies:
             t = time.perf_counter()
-            heldout_params = env_params_for(env, heldout_bank, cfg)
-            held_camera = Camera.build(cfg.render, heldout_bank)
             results["eval"] = evaluate_camera_policies(cfg, env, heldout_params, held_camera, network, policies)
             results["timing"]["eval_s"] = time.perf_counter() - t
             val_bank = build_validation_bank(cfg, train_bank)

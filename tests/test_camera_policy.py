@@ -254,6 +254,8 @@ def test_smoke_config_trains_and_evaluates_end_to_end(tmp_path):
     rows = res["eval"]["daa-all"]
     assert set(rows) == {"IL", "RL"} and rows["RL"]["mean"]["Episodes"] == cfg.scenarios.num_heldout
     assert res["validation_eval"]["daa-all"]["RL"]["mean"]["Episodes"] == 2
+    assert set(res["il_heldout_accuracy"]) == {"acc_lat", "acc_lon", "acc1_lat", "acc1_lon"}
+    assert all(0.0 <= v <= 1.0 for v in res["il_heldout_accuracy"].values())
     assert set(res["timing"]["ppo_split_s"]) == {"render", "simulate", "learn"}
     from PIL import Image
 
